@@ -1,0 +1,32 @@
+"""Backends: one module per database, chosen from the URL's backend name."""
+
+import importlib
+
+from dbtestkit.config import mask_url
+from dbtestkit.exceptions import ConfigurationError
+
+# The one table that maps a SQLAlchemy backend name to the module serving it.
+BACKEND_MODULES = {
+    "sqlite": "dbtestkit.backends.sqlite",
+}
+
+
+def backend_for(url, cache_dir):
+    """Return the backend object serving ``url``, with goldens and clones kept in ``cache_dir``."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as error:
+        raise ConfigurationError(
+            f"{url!r} is not a database URL; write it as dialect+driver://user@host/database, "
+            "e.g. sqlite:// or postgresql+psycopg://postgres@127.0.0.1/postgres."
+        ) from error
+    module_name = BACKEND_MODULES.get(parsed.get_backend_name())
+    if module_name is None:
+        raise ConfigurationError(
+            f"dbtestkit does not support {parsed.get_backend_name()!r} databases "
+            f"(URL {mask_url(url)}); supported: {sorted(BACKEND_MODULES)}."
+        )
+    return importlib.import_module(module_name).Backend(parsed, cache_dir)

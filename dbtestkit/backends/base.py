@@ -1,0 +1,99 @@
+"""What every backend provides, and the helpers they share."""
+
+import errno
+import itertools
+import os
+import re
+import secrets
+import socket
+from dataclasses import dataclass, field
+
+_clone_counter = itertools.count(1)
+RECORD_KEYS = ("fingerprint", "heads", "version_table", "dbtestkit_version", "built_at")
+
+
+@dataclass
+class GoldenRecord:
+    """What a golden says about itself, and what it actually holds."""
+
+    fingerprint: str = ""
+    heads: tuple = ()
+    version_table: "str | None" = None
+    dbtestkit_version: str = ""
+    built_at: str = ""
+    actual_heads: tuple = ()
+    problem: "str | None" = None
+
+    def as_rows(self):
+        """Return the record as ``(key, value)`` string pairs for storage."""
+        return [
+            ("fingerprint", self.fingerprint),
+            ("heads", " ".join(self.heads)),
+            ("version_table", self.version_table or ""),
+            ("dbtestkit_version", self.dbtestkit_version),
+            ("built_at", self.built_at),
+        ]
+
+    @classmethod
+    def from_rows(cls, rows, actual_heads=()):
+        """Rebuild a record from stored ``(key, value)`` pairs."""
+        values = dict(rows)
+        return cls(
+            fingerprint=values.get("fingerprint", ""),
+            heads=tuple(values.get("heads", "").split()),
+            version_table=values.get("version_table") or None,
+            dbtestkit_version=values.get("dbtestkit_version", ""),
+            built_at=values.get("built_at", ""),
+            actual_heads=tuple(sorted(actual_heads)),
+        )
+
+    def mismatch(self, fingerprint):
+        """Return why this golden cannot be trusted for ``fingerprint``, or None."""
+        if self.problem:
+            return self.problem
+        if self.fingerprint != fingerprint:
+            return f"it records fingerprint {self.fingerprint[:12] or 'none'}"
+        if tuple(sorted(self.heads)) != self.actual_heads:
+            return f"it records heads {self.heads} but holds {self.actual_heads}"
+        return None
+
+
+@dataclass
+class BuildTarget:
+    """A database being built under a temporary name."""
+
+    url: str
+    name: str
+    location: object = None
+    extra: dict = field(default_factory=dict)
+
+
+def process_tag():
+    """Return ``host-pid``, the part of a name that tells which process owns it."""
+    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def unique_suffix():
+    """Return a suffix unique across processes and machines: host, pid, counter, random."""
+    return f"{process_tag()}-{next(_clone_counter)}-{secrets.token_hex(3)}"
+
+
+def owner_is_gone(name):
+    """Tell whether the ``host-pid`` inside a dbtestkit name is a dead process on this host."""
+    host, _, pid = process_tag().rpartition("-")
+    match = re.search(rf"-{re.escape(host)}-(\d+)-", name)
+    if match is None:
+        return False
+    return not pid_alive(int(match.group(1)))
+
+
+def pid_alive(pid):
+    """Tell whether a process with ``pid`` exists on this machine."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except OSError as error:
+        return error.errno == errno.EPERM
+    return True

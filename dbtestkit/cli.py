@@ -1,0 +1,96 @@
+"""The ``dbtestkit`` command: a thin skin over library calls. The only module that prints."""
+
+import argparse
+import sys
+import time
+
+from dbtestkit.exceptions import ConfigurationError, DbtestkitError
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def cmd_fingerprint(database, args):
+    """Print the fingerprint of the configured golden (a CI cache key)."""
+    print(database.fingerprint())
+    return EXIT_OK
+
+
+def cmd_build(database, args):
+    """Build the golden ahead of time, unless a trusted one exists."""
+    golden = database.ensure_golden()
+    state = "built" if golden.built else "already built"
+    print(f"golden {golden.fingerprint} {state} ({golden.seconds:.2f}s)")
+    return EXIT_OK
+
+
+def cmd_status(database, args):
+    """Show the current fingerprint, cached goldens and leftover clones."""
+    from dbtestkit.config import mask_url
+
+    fingerprint = database.fingerprint()
+    backend = database.backend
+    record = backend.read_record(fingerprint)
+    state = "missing" if record is None else (record.mismatch(fingerprint) or "ready")
+    print(f"backend     {backend.name} ({mask_url(database.settings.url)}) in {backend.describe()}")
+    print(f"fingerprint {fingerprint}")
+    print(f"golden      {state}")
+    now = time.time()
+    for other, path, size, modified in backend.list_goldens():
+        marker = "*" if other == fingerprint else " "
+        age_hours = (now - modified) / 3600
+        print(f"  {marker} {other[:16]}  {size / 1024:8.0f} KiB  {age_hours:6.1f} h old")
+    for path in backend.leftover_clones():
+        print(f"  leftover clone {path}")
+    return EXIT_OK
+
+
+def cmd_prune(database, args):
+    """Delete goldens of other fingerprints than the current one."""
+    for name in database.backend.prune({database.fingerprint()}):
+        print(f"removed {name}")
+    return EXIT_OK
+
+
+def cmd_reap(database, args):
+    """Delete clones left behind by processes that are gone."""
+    for name in database.backend.reap():
+        print(f"reaped {name}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "status": cmd_status,
+    "build": cmd_build,
+    "fingerprint": cmd_fingerprint,
+    "prune": cmd_prune,
+    "reap": cmd_reap,
+}
+
+
+def build_parser():
+    """Return the argument parser of the ``dbtestkit`` command."""
+    parser = argparse.ArgumentParser(prog="dbtestkit", description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="where goldens and clones live (DBTESTKIT_URL)")
+    parser.add_argument("--alembic-ini", help="path of alembic.ini (DBTESTKIT_ALEMBIC_INI)")
+    parser.add_argument("--cache-dir", help="golden cache directory (DBTESTKIT_CACHE_DIR)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, function in COMMANDS.items():
+        commands.add_parser(name, help=function.__doc__)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line and exit with 0 (ok), 1 (failure) or 2 (usage/configuration)."""
+    args = build_parser().parse_args(argv)
+    from dbtestkit.database import TestDatabase
+
+    try:
+        database = TestDatabase(args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir)
+        code = COMMANDS[args.command](database, args)
+    except ConfigurationError as error:
+        print(f"dbtestkit: {error}", file=sys.stderr)
+        code = EXIT_USAGE
+    except DbtestkitError as error:
+        print(f"dbtestkit: {error}", file=sys.stderr)
+        code = EXIT_FAILURE
+    sys.exit(code)

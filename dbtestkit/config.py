@@ -1,0 +1,147 @@
+"""Where dbtestkit's settings come from: keyword > environment > setup.cfg > default."""
+
+import configparser
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbtestkit.exceptions import ConfigurationError
+
+ENV_PREFIX = "DBTESTKIT_"
+SETUP_CFG_SECTION = "dbtestkit"
+DEFAULT_URL = "sqlite://"
+SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name")
+# Relative paths in setup.cfg are relative to setup.cfg, not to wherever the
+# test runner happened to be started.
+PATH_SETTINGS = ("alembic_ini", "cache_dir")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings of one ``TestDatabase``."""
+
+    url: str
+    alembic_ini: "str | None"
+    cache_dir: Path
+    keep: bool
+    name: "str | None"
+
+
+def resolve_settings(**given):
+    """Merge keyword arguments over environment over setup.cfg over defaults."""
+    from_cfg = read_setup_cfg()
+    values = {}
+    for key in SETTING_NAMES:
+        if given.get(key) is not None:
+            values[key] = given[key]
+        elif os.environ.get(ENV_PREFIX + key.upper()):
+            values[key] = os.environ[ENV_PREFIX + key.upper()]
+        else:
+            values[key] = from_cfg.get(key)
+    return Settings(
+        url=str(values["url"] or DEFAULT_URL),
+        alembic_ini=os.fspath(values["alembic_ini"]) if values["alembic_ini"] else None,
+        cache_dir=private_cache_dir(values["cache_dir"]),
+        keep=parse_bool(values["keep"], "keep"),
+        name=values["name"],
+    )
+
+
+def parse_bool(value, setting):
+    """Read a yes/no setting written as a bool or a word."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ConfigurationError(
+        f"dbtestkit setting {setting!r} is {value!r}; use 1/0, true/false or yes/no."
+    )
+
+
+def find_setup_cfg(start=None):
+    """Return the nearest setup.cfg with a ``[dbtestkit]`` section, walking up from ``start``."""
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / "setup.cfg"
+        if candidate.is_file() and _has_section(candidate):
+            return candidate
+    return None
+
+
+def _has_section(path):
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error:
+        return False
+    return parser.has_section(SETUP_CFG_SECTION)
+
+
+def read_setup_cfg(start=None):
+    """Return the ``[dbtestkit]`` settings of the nearest setup.cfg, paths made absolute."""
+    path = find_setup_cfg(start)
+    if path is None:
+        return {}
+    parser = configparser.ConfigParser()
+    try:
+        parser.read(path, encoding="utf-8")
+    except configparser.Error as error:
+        raise ConfigurationError(
+            f"Cannot read the [dbtestkit] section of {path}: {error}. Fix the file's syntax."
+        ) from error
+    section = dict(parser.items(SETUP_CFG_SECTION))
+    unknown = sorted(set(section) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigurationError(
+            f"{path} [dbtestkit] has unknown keys {unknown}; valid keys are {list(SETTING_NAMES)}."
+        )
+    for key in PATH_SETTINGS:
+        if section.get(key):
+            section[key] = str((path.parent / section[key]).resolve())
+    return section
+
+
+def default_cache_dir():
+    """Return the platform's per-user cache directory for dbtestkit."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("dbtestkit", appauthor=False))
+
+
+def private_cache_dir(value=None):
+    """Return the cache directory, created 0700 and checked to belong to this user."""
+    path = Path(value).expanduser().resolve() if value else default_cache_dir()
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = path.stat()
+    except OSError as error:
+        raise ConfigurationError(
+            f"Cannot create the dbtestkit cache directory {path}: {error}. "
+            "Set DBTESTKIT_CACHE_DIR to a writable directory."
+        ) from error
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise ConfigurationError(
+            f"The dbtestkit cache directory {path} belongs to another user; "
+            "dbtestkit will not keep goldens where others can replace them. "
+            "Set DBTESTKIT_CACHE_DIR to a directory of your own."
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def mask_url(url):
+    """Render a database URL with its password hidden, for messages."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"

@@ -1,0 +1,121 @@
+"""``TestDatabase``: the public facade over configuration, golden and clones."""
+
+import atexit
+import sys
+
+from dbtestkit.backends import backend_for
+from dbtestkit.clone import drop_live_clones
+from dbtestkit.config import resolve_settings
+from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.fingerprint import compute_fingerprint, library_versions
+from dbtestkit.golden import ensure_golden
+from dbtestkit.schema import AlembicSchema, MetadataSchema
+from dbtestkit.seeds import Seed
+
+atexit.register(drop_live_clones)
+
+
+class TestDatabase:
+    """A golden database built once from migrations (or MetaData), and cheap clones of it."""
+
+    # Not a test, despite the name: keep pytest and nose2 from collecting it.
+    __test__ = False
+
+    def __init__(
+        self,
+        url=None,
+        *,
+        alembic_ini=None,
+        alembic_config=None,
+        metadata=None,
+        seeds=(),
+        name=None,
+        cache_dir=None,
+        keep=None,
+    ):
+        explicit = [n for n, v in (("alembic_ini", alembic_ini), ("alembic_config", alembic_config),
+                                   ("metadata", metadata)) if v is not None]
+        if len(explicit) > 1:
+            raise ConfigurationError(
+                f"TestDatabase takes exactly one schema source, got {' and '.join(explicit)}; "
+                "pass only one of alembic_ini=, alembic_config=, metadata=."
+            )
+        self.settings = resolve_settings(
+            url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
+        )
+        if alembic_config is not None:
+            self.schema = AlembicSchema.from_config(alembic_config)
+        elif metadata is not None:
+            self.schema = MetadataSchema(metadata)
+        elif self.settings.alembic_ini:
+            self.schema = AlembicSchema.from_ini(self.settings.alembic_ini)
+        else:
+            raise ConfigurationError(
+                "TestDatabase has no schema source: pass alembic_ini=, alembic_config= or "
+                "metadata=, or set alembic_ini in setup.cfg [dbtestkit] or DBTESTKIT_ALEMBIC_INI."
+            )
+        self.seeds = tuple(Seed(seed) for seed in seeds)
+        self.name = self.settings.name or self.schema.label
+        self.keep = self.settings.keep
+        self.backend = backend_for(self.settings.url, self.settings.cache_dir)
+        self._golden = None
+
+    def fingerprint(self):
+        """Return the hex sha256 of everything that shapes the golden."""
+        parts = [("backend", self.backend.identity())]
+        parts += self.schema.fingerprint_parts(self.backend.dialect)
+        for seed in self.seeds:
+            parts += seed.fingerprint_parts()
+        parts += library_versions()
+        return compute_fingerprint(parts)
+
+    def ensure_golden(self):
+        """Build the golden if no trusted one exists; return it (``.url``, ``.built``)."""
+        self._golden = ensure_golden(
+            self.backend, self.schema, self.seeds, self.fingerprint(), self.name
+        )
+        return self._golden
+
+    def clone(self, kind=None):
+        """Return a new copy of the golden (``kind``: the backend's ``clone_kinds``)."""
+        kind = kind or self.backend.default_clone_kind
+        if kind not in self.backend.clone_kinds:
+            raise ConfigurationError(
+                f"Clone kind {kind!r} is not offered by the {self.backend.name} backend; "
+                f"choose one of {list(self.backend.clone_kinds)}."
+            )
+        # The golden is checked once per TestDatabase, not per clone: hashing
+        # the history again would double the cost of a clone.
+        golden = self._golden or self.ensure_golden()
+        try:
+            return self.backend.clone(golden.fingerprint, kind)
+        except Exception:
+            if self.backend.read_record(golden.fingerprint) is not None:
+                raise
+            # Pruned by another process since we checked: build it again.
+            return self.backend.clone(self.ensure_golden().fingerprint, kind)
+
+    def module_fixtures(self, module=None):
+        """Return ``(setUpModule, tearDownModule)`` sharing one connection and transaction.
+
+        ``module`` defaults to the name of the module that calls this method.
+        """
+        from dbtestkit.isolation import ModuleScope
+
+        if module is None:
+            module = sys._getframe(1).f_globals.get("__name__")
+        return ModuleScope(self, module).fixtures()
+
+    def __repr__(self):
+        return f"<TestDatabase {self.name} on {self.backend.name}>"
+
+
+_default_database = None
+
+
+def default_database():
+    """Return the process's ``TestDatabase`` made from configuration alone."""
+    global _default_database
+    if _default_database is None:
+        _default_database = TestDatabase()
+    return _default_database

@@ -1,0 +1,29 @@
+"""The dbtestkit error tree: one base class, one subclass per kind of failure."""
+
+
+class DbtestkitError(Exception):
+    """Base class of every error dbtestkit raises."""
+
+
+class ConfigurationError(DbtestkitError):
+    """The settings given to dbtestkit are missing, contradictory or invalid."""
+
+
+class BackendUnavailable(DbtestkitError):
+    """The database server or its driver cannot be used."""
+
+
+class MigrationError(DbtestkitError):
+    """Building the golden database from the migrations failed."""
+
+    def __init__(self, message, revision=None):
+        super().__init__(message)
+        self.revision = revision
+
+
+class GoldenMismatch(DbtestkitError):
+    """A golden database does not hold what its fingerprint promises."""
+
+
+class IsolationBroken(DbtestkitError):
+    """A test ended the transaction that isolates it from other tests."""

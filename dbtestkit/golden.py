@@ -1,0 +1,146 @@
+"""Build a golden database once per fingerprint, publish it atomically, verify it on reuse."""
+
+import datetime
+import os
+import time
+from dataclasses import dataclass
+
+from dbtestkit.backends.base import GoldenRecord
+from dbtestkit.exceptions import DbtestkitError, MigrationError
+from dbtestkit.progress import report
+
+# Builds shorter than this stay silent; longer ones show where they are.
+QUIET_BUILD_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Golden:
+    """A published golden database."""
+
+    fingerprint: str
+    url: str
+    built: bool
+    seconds: float
+
+
+def ensure_golden(backend, schema, seeds, fingerprint, label):
+    """Return the golden for ``fingerprint``, building it first if no trusted one exists."""
+    started = time.perf_counter()
+    if _trusted(backend, fingerprint):
+        return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
+    with backend.build_lock(fingerprint):
+        # Another process may have published it while we waited for the lock.
+        if _trusted(backend, fingerprint, discard=True):
+            return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
+        backend.remove_stale_builds(fingerprint)
+        progress = BuildProgress(fingerprint, label)
+        build = backend.start_build(fingerprint)
+        try:
+            _build(backend, build, schema, seeds, fingerprint, progress)
+            backend.publish(build, fingerprint)
+        except BaseException:
+            backend.abandon(build)
+            raise
+        progress.finish()
+    return Golden(fingerprint, backend.golden_url(fingerprint), True, time.perf_counter() - started)
+
+
+def _trusted(backend, fingerprint, discard=False):
+    record = backend.read_record(fingerprint)
+    if record is None:
+        return False
+    problem = record.mismatch(fingerprint)
+    if problem is None:
+        return True
+    if discard:
+        report(f"rebuilding golden {fingerprint[:12]}: {problem}")
+        backend.discard_golden(fingerprint)
+    return False
+
+
+def _build(backend, build, schema, seeds, fingerprint, progress):
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    # A plain engine, as `alembic upgrade` would use: migrations run exactly
+    # as they do in production. The connection is handed over un-begun so an
+    # env.py that opens its own connection does not wait on our lock.
+    engine = create_engine(build.url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            result = schema.build(connection, build.url, progress.revision_applied)
+            if connection.in_transaction():
+                connection.commit()
+        with engine.connect() as connection:
+            if result.version_table:
+                _check_at_head(connection, result, schema)
+                connection.rollback()
+            with connection.begin():
+                for seed in seeds:
+                    _run_seed(seed, connection, backend)
+            record = GoldenRecord(
+                fingerprint=fingerprint,
+                heads=result.heads,
+                version_table=result.version_table,
+                dbtestkit_version=_dbtestkit_version(),
+                built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            )
+            with connection.begin():
+                backend.write_record(connection, record)
+    finally:
+        engine.dispose()
+
+
+def _check_at_head(connection, result, schema):
+    from dbtestkit.migrations import current_heads
+
+    actual = current_heads(connection, result.version_table, result.version_table_schema)
+    if actual != result.heads:
+        raise MigrationError(
+            f"After the upgrade the golden database is at {actual or 'no revision'}, not at head "
+            f"{result.heads}: env.py ({schema.project.script_location / 'env.py'}) migrated some "
+            "other database. Make env.py use config.attributes['connection'] when it is set, "
+            "or build its engine from config.get_main_option('sqlalchemy.url') instead of the "
+            "application's settings."
+        )
+
+
+def _run_seed(seed, connection, backend):
+    try:
+        seed.run(connection, backend)
+    except Exception as error:
+        raise DbtestkitError(
+            f"Seed {seed.identity} failed while building the golden database: "
+            f"{type(error).__name__}: {error}. Fix the seed; the half-built golden was discarded."
+        ) from error
+
+
+def _dbtestkit_version():
+    from dbtestkit import __version__
+
+    return __version__
+
+
+class BuildProgress:
+    """Reports a build's progress once it has taken long enough to be worth watching."""
+
+    def __init__(self, fingerprint, label):
+        self.prefix = f"golden {label} {fingerprint[:10]}…"
+        self.started = time.perf_counter()
+        self.pending = []
+        self.speaking = os.environ.get("DBTESTKIT_VERBOSE", "") not in ("", "0")
+
+    def revision_applied(self, done, total, revision):
+        """Note that revision number ``done`` of ``total`` is applied."""
+        self.pending.append(f"{self.prefix} [{done}/{total}] {revision}")
+        if not self.speaking and time.perf_counter() - self.started > QUIET_BUILD_SECONDS:
+            self.speaking = True
+        if self.speaking:
+            for line in self.pending:
+                report(line)
+            self.pending.clear()
+
+    def finish(self):
+        """Report the end of a build that reported progress."""
+        if self.speaking:
+            report(f"{self.prefix} built in {time.perf_counter() - self.started:.1f}s")

@@ -1,0 +1,194 @@
+"""Transactions that isolate tests: an outer transaction, class data, a savepoint per test.
+
+Framework-free: the unittest layer drives these objects, and so could any other runner.
+"""
+
+from sqlalchemy.orm import Session
+
+from dbtestkit.exceptions import ConfigurationError, IsolationBroken
+
+_module_scopes = {}
+
+
+class OuterTransaction:
+    """One connection to a fresh clone, inside one transaction that is never committed."""
+
+    def __init__(self, database):
+        self.database = database
+        self.clone = None
+        self.connection = None
+        self.transaction = None
+        # Bumped on every (re)open so class data knows when to load itself again.
+        self.generation = 0
+
+    def open(self):
+        """Clone the golden, connect, and begin the outer transaction."""
+        self.clone = self.database.clone()
+        try:
+            self.connection = self.clone.engine.connect()
+            self.transaction = self.connection.begin()
+        except BaseException:
+            self.close()
+            raise
+        self.generation += 1
+
+    @property
+    def intact(self):
+        """Whether the outer transaction is still open, so rolling back undoes everything."""
+        return self.transaction is not None and self.transaction.is_active
+
+    def close(self):
+        """Roll everything back and drop the clone."""
+        try:
+            if self.intact:
+                self.transaction.rollback()
+        finally:
+            if self.connection is not None:
+                self.connection.close()
+            if self.clone is not None:
+                self.clone.drop()
+            self.clone = self.connection = self.transaction = None
+
+    def reopen(self):
+        """Start again on a new clone, after a test broke the outer transaction."""
+        self.close()
+        self.open()
+
+
+class ClassData:
+    """The savepoint that holds one class's ``setUpTestData`` rows."""
+
+    def __init__(self, outer, load):
+        self.outer = outer
+        self.load = load
+        self.savepoint = None
+        self.generation = None
+
+    def ensure(self):
+        """Load the class data unless it is already loaded in the current outer transaction."""
+        if self.generation == self.outer.generation and self.savepoint.is_active:
+            return
+        self.savepoint = self.outer.connection.begin_nested()
+        self.generation = self.outer.generation
+        self.load(self.outer.connection)
+
+    def discard(self):
+        """Roll the class data back."""
+        if self.savepoint is not None and self.savepoint.is_active and self.outer.intact:
+            self.savepoint.rollback()
+        self.savepoint = None
+
+
+class TestTransaction:
+    """A SAVEPOINT for one test, and a Session joined to it that may commit freely."""
+
+    # Not a test, despite the name.
+    __test__ = False
+
+    def __init__(self, outer):
+        self.outer = outer
+        self.savepoint = outer.connection.begin_nested()
+        # create_savepoint: the app's commit() releases the Session's own
+        # savepoint, never our test savepoint or the outer transaction.
+        self.session = Session(bind=outer.connection, join_transaction_mode="create_savepoint")
+
+    def end(self):
+        """Close the Session and undo everything the test did."""
+        self.session.close()
+        if self.outer.intact and self.savepoint.is_active:
+            self.savepoint.rollback()
+            return
+        self.outer.reopen()
+        raise IsolationBroken(
+            "The test ended the transaction that isolates tests from each other: it called "
+            "commit() or rollback() on self.connection (or ran a statement that commits "
+            "implicitly). What it wrote was thrown away with its clone. Use self.session, "
+            "which may commit and roll back freely, or GoldenFileTestCase for tests that "
+            "must commit for real."
+        )
+
+
+class ModuleScope:
+    """One outer transaction shared by every test class of a module."""
+
+    def __init__(self, database, module_name):
+        self.database = database
+        self.module_name = module_name
+        self.outer = None
+
+    def fixtures(self):
+        """Return ``(setUpModule, tearDownModule)`` functions that open and close this scope."""
+        _module_scopes.setdefault(self.module_name, []).append(self)
+
+        def setUpModule():
+            self.open()
+
+        def tearDownModule():
+            self.close()
+
+        return setUpModule, tearDownModule
+
+    def open(self):
+        """Open the module's connection and outer transaction."""
+        self.close()
+        outer = OuterTransaction(self.database)
+        outer.open()
+        self.outer = outer
+
+    def close(self):
+        """Roll back and drop the module's clone."""
+        if self.outer is not None:
+            self.outer.close()
+            self.outer = None
+
+
+def open_module_scope(module_name, database):
+    """Return the open module scope of ``module_name`` for ``database``, or None."""
+    for scope in _module_scopes.get(module_name, ()):
+        if scope.database is database and scope.outer is not None:
+            return scope
+    return None
+
+
+class ClassScope:
+    """What a test class runs in: the module's outer transaction or its own, plus class data."""
+
+    def __init__(self, database, module_name, load):
+        self.database = database
+        self.module_name = module_name
+        self.load = load
+        self.outer = None
+        self.owns_outer = False
+        self.data = None
+
+    def open(self):
+        """Join the module scope (or open a transaction of its own) and load class data."""
+        module = open_module_scope(self.module_name, self.database)
+        if module is not None:
+            self.outer = module.outer
+        else:
+            self.outer = OuterTransaction(self.database)
+            self.owns_outer = True
+            self.outer.open()
+        self.data = ClassData(self.outer, self.load)
+        self.data.ensure()
+
+    def begin_test(self):
+        """Return the transaction of one test, reloading class data if a test broke it."""
+        if self.outer is None or self.outer.connection is None:
+            raise ConfigurationError(
+                "The class's database scope is not open: call super().setUpClass() in "
+                "setUpClass overrides, and do not use tests after tearDownModule."
+            )
+        self.data.ensure()
+        return TestTransaction(self.outer)
+
+    def close(self):
+        """Discard class data, and the outer transaction if the class owns it."""
+        try:
+            if self.data is not None:
+                self.data.discard()
+        finally:
+            if self.owns_outer and self.outer is not None:
+                self.outer.close()
+            self.outer = None
