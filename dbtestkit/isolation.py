@@ -25,6 +25,7 @@ class OuterTransaction:
         """Clone the golden, connect, and begin the outer transaction."""
         self.clone = self.database.clone()
         try:
+            self.database.backend.prepare_outer_engine(self.clone.engine)
             self.connection = self.clone.engine.connect()
             self.transaction = self.connection.begin()
         except BaseException:

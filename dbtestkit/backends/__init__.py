@@ -3,7 +3,7 @@
 import importlib
 
 from dbtestkit.config import mask_url
-from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
 
 # The one table that maps a SQLAlchemy backend name to the module serving it.
 BACKEND_MODULES = {
@@ -29,4 +29,25 @@ def backend_for(url, cache_dir):
             f"dbtestkit does not support {parsed.get_backend_name()!r} databases "
             f"(URL {mask_url(url)}); supported: {sorted(BACKEND_MODULES)}."
         )
+    _check_driver(parsed, url)
     return importlib.import_module(module_name).Backend(parsed, cache_dir)
+
+
+def _check_driver(parsed, url):
+    from sqlalchemy.exc import NoSuchModuleError
+
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError as error:
+        raise ConfigurationError(
+            f"SQLAlchemy has no driver {parsed.drivername!r} (URL {mask_url(url)}); "
+            "check the spelling of dialect+driver in the URL."
+        ) from error
+    try:
+        dialect.import_dbapi()
+    except ImportError as error:
+        raise BackendUnavailable(
+            f"The {parsed.get_driver_name()!r} driver for URL {mask_url(url)} is not "
+            f"installed ({error}). Install it (pip install {error.name or parsed.get_driver_name()}) "
+            "or choose another driver in the URL."
+        ) from error

@@ -17,6 +17,7 @@ from dbtestkit.progress import report
 RECORD_TABLE = "dbtestkit_golden"
 FILE_MODE = 0o600
 SIDE_FILES = ("-journal", "-wal", "-shm")
+OUTER_BUSY_TIMEOUT_MS = 100
 
 
 class Backend:
@@ -172,28 +173,29 @@ class Backend:
         return Clone(self, f"sqlite:///{path}", name, location=path)
 
     def create_clone_engine(self, clone):
-        """Create the engine of a clone, with SAVEPOINT made to work."""
+        """Create the engine of a clone, as the application would on its URL."""
         from sqlalchemy import create_engine
 
-        engine = create_engine(clone.url)
-        self.prepare_engine(engine)
-        return engine
+        return create_engine(clone.url)
 
-    def prepare_engine(self, engine):
-        """Make pysqlite emit BEGIN itself, so SAVEPOINT and ROLLBACK TO work."""
+    def prepare_outer_engine(self, engine):
+        """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
         from sqlalchemy import event
 
-        # pysqlite defers BEGIN until the first DML and commits before DDL,
-        # which silently breaks savepoints; the fix from SQLAlchemy's docs.
+        # pysqlite defers BEGIN until the first DML, which breaks savepoints
+        # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
+        # with it, every read holds a lock until commit, which clone-per-test
+        # suites that open several connections would trip over.
         @event.listens_for(engine, "connect")
-        def _disable_driver_transactions(dbapi_connection, connection_record):
+        def _take_over_transactions(dbapi_connection, connection_record):
             dbapi_connection.isolation_level = None
+            # An in-memory database locks readers out while a transaction
+            # writes; waiting 5 s would only delay the same "database is locked".
+            dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
 
         @event.listens_for(engine, "begin")
         def _emit_begin(connection):
             connection.exec_driver_sql("BEGIN")
-
-        return engine
 
     def drop_clone(self, clone):
         """Delete a clone's storage."""

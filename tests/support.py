@@ -1,0 +1,217 @@
+"""Helpers shared by dbtestkit's own tests: throwaway Alembic projects and cache dirs."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import unittest
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+# env.py exactly as `alembic init` writes it (engine from sqlalchemy.url).
+STOCK_ENV_PY = '''\
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config
+from sqlalchemy import pool
+
+from alembic import context
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    with connectable.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+# env.py that uses the connection handed over in config.attributes.
+CONNECTION_ENV_PY = '''\
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+
+config = context.config
+connectable = config.attributes.get("connection")
+if connectable is None:
+    connectable = engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    ).connect()
+context.configure(connection=connectable, target_metadata=None, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
+'''
+
+ALEMBIC_INI = '''\
+[alembic]
+script_location = %(here)s/migrations
+path_separator = os
+sqlalchemy.url = driver://user:pass@localhost/dbname
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = NOTSET
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)-5.5s [%(name)s] %(message)s
+'''
+
+REVISION = '''\
+"""{message}"""
+from alembic import op
+import sqlalchemy as sa
+
+revision = "{revision}"
+down_revision = {down_revision!r}
+
+
+def upgrade():
+{upgrade}
+
+
+def downgrade():
+{downgrade}
+'''
+
+# A small history: two tables, a batch alter, a data migration.
+DEFAULT_REVISIONS = [
+    ("0001", "create author", (
+        'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("name", sa.String(100), nullable=False, unique=True))'
+    ), 'op.drop_table("author")'),
+    ("0002", "create book", (
+        'op.create_table("book", sa.Column("id", sa.Integer, primary_key=True), '
+        'sa.Column("title", sa.String(200), nullable=False), '
+        'sa.Column("author_id", sa.Integer, sa.ForeignKey("author.id")))'
+    ), 'op.drop_table("book")'),
+    ("0003", "add isbn", (
+        'with op.batch_alter_table("book") as batch:\n'
+        '    batch.add_column(sa.Column("isbn", sa.String(20)))\n'
+        '    batch.create_unique_constraint("uq_book_isbn", ["isbn"])'
+    ), (
+        'with op.batch_alter_table("book") as batch:\n'
+        '    batch.drop_constraint("uq_book_isbn", type_="unique")\n'
+        '    batch.drop_column("isbn")'
+    )),
+    ("0004", "seed authors", (
+        'op.execute("INSERT INTO author (name) VALUES (\'Ursula K. Le Guin\')")'
+    ), 'op.execute("DELETE FROM author")'),
+]
+
+
+def write_project(root, revisions=DEFAULT_REVISIONS, env_py=CONNECTION_ENV_PY, ini=ALEMBIC_INI):
+    """Write an Alembic project under ``root``; return the path of its alembic.ini."""
+    root = Path(root)
+    versions = root / "migrations" / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    (root / "migrations" / "env.py").write_text(env_py)
+    (root / "alembic.ini").write_text(ini)
+    down = None
+    for revision, message, upgrade, downgrade in revisions:
+        write_revision(versions, revision, message, upgrade, downgrade, down)
+        down = revision
+    return root / "alembic.ini"
+
+
+def write_revision(versions, revision, message, upgrade, downgrade="pass", down_revision=None):
+    """Write one revision file into ``versions``; return its path."""
+    path = Path(versions) / f"{revision}_{message.replace(' ', '_')}.py"
+    path.write_text(REVISION.format(
+        message=message,
+        revision=revision,
+        down_revision=down_revision,
+        upgrade=textwrap.indent(upgrade, "    "),
+        downgrade=textwrap.indent(downgrade, "    "),
+    ))
+    return path
+
+
+class TempProjectCase(unittest.TestCase):
+    """A TestCase with a fresh Alembic project and a private, empty cache directory."""
+
+    revisions = DEFAULT_REVISIONS
+    env_py = CONNECTION_ENV_PY
+
+    def setUp(self):
+        super().setUp()
+        self.tmp = Path(tempfile.mkdtemp(prefix="dbtestkit-test-"))
+        self.addCleanup(_rmtree, self.tmp)
+        self.cache_dir = self.tmp / "cache"
+        self.ini = write_project(self.tmp / "project", self.revisions, self.env_py)
+        self.versions = self.tmp / "project" / "migrations" / "versions"
+        # Keep the developer's own configuration out of these tests.
+        for key in [k for k in os.environ if k.startswith("DBTESTKIT_")]:
+            self.addCleanup(os.environ.__setitem__, key, os.environ.pop(key))
+
+    def database(self, **kwargs):
+        """Return a TestDatabase over this case's project and cache directory."""
+        import dbtestkit
+
+        kwargs.setdefault("alembic_ini", self.ini)
+        kwargs.setdefault("cache_dir", self.cache_dir)
+        return dbtestkit.TestDatabase(**kwargs)
+
+
+def run_python(code_or_args, cwd=None, env=None, timeout=120):
+    """Run Python in a subprocess with this checkout importable; return the CompletedProcess."""
+    args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def _rmtree(path):
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)

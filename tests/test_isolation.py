@@ -1,0 +1,157 @@
+"""Savepoint-per-test and clone-per-test isolation, run as real unittest suites."""
+
+import contextlib
+import io
+import unittest
+from pathlib import Path
+
+import sqlalchemy as sa
+
+import dbtestkit
+from dbtestkit.clone import _live_clones
+from tests.cases import DB, ROOT
+
+
+def iter_tests(suite):
+    """Yield the individual tests of a (nested) suite, in order."""
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
+
+
+def run_cases(*module_names, reverse=False):
+    """Run case modules as one top-level suite, optionally in reverse order; return the result."""
+    suite = unittest.TestLoader().loadTestsFromNames(
+        [f"tests.cases.{name}" for name in module_names]
+    )
+    tests = list(iter_tests(suite))
+    if reverse:
+        tests.reverse()
+    result = unittest.TestResult()
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        unittest.TestSuite(tests).run(result)
+    result.stderr = stderr.getvalue()
+    return result
+
+
+def problems(result):
+    """Return ``{test method name: traceback}`` for every error and failure."""
+    return {test.id().rsplit(".", 1)[-1]: text for test, text in result.errors + result.failures}
+
+
+def live_clone_count():
+    return sum(1 for clone in list(_live_clones) if not clone.dropped)
+
+
+class SavepointIsolationTests(unittest.TestCase):
+    def assert_all_pass(self, result, expected_count):
+        self.assertEqual(problems(result), {})
+        self.assertEqual(result.testsRun, expected_count)
+
+    def test_module_scope_passes_in_both_orders(self):
+        self.assert_all_pass(run_cases("savepoint_module"), 16)
+        self.assert_all_pass(run_cases("savepoint_module", reverse=True), 16)
+
+    def test_class_scope_passes_in_both_orders(self):
+        self.assert_all_pass(run_cases("savepoint_class"), 16)
+        self.assert_all_pass(run_cases("savepoint_class", reverse=True), 16)
+
+    def test_module_and_class_scopes_together(self):
+        self.assert_all_pass(run_cases("savepoint_class", "savepoint_module", "savepoint_class"), 48)
+
+    def test_no_clone_outlives_its_module_or_class(self):
+        before = live_clone_count()
+        run_cases("savepoint_module", "savepoint_class")
+        self.assertEqual(live_clone_count(), before)
+
+
+class FailingTestsDoNotLeakTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.result = run_cases("savepoint_failures")
+        cls.problems = problems(cls.result)
+
+    def test_only_the_deliberate_failures_fail(self):
+        self.assertEqual(
+            sorted(self.problems),
+            ["test_1_commits_connection", "test_1_never_runs", "test_1_raises_after_writing",
+             "test_reports_missing_super"],
+        )
+        self.assertEqual(self.result.testsRun, 10)
+
+    def test_breaking_the_outer_transaction_is_reported(self):
+        message = self.problems["test_1_commits_connection"]
+        self.assertIn("IsolationBroken", message)
+        self.assertIn("GoldenFileTestCase", message)
+
+    def test_missing_super_in_setupclass_is_explained(self):
+        self.assertIn("super().setUpClass()", self.problems["test_reports_missing_super"])
+
+    def test_setup_failure_is_the_reported_error(self):
+        self.assertIn("boom in setUp", self.problems["test_1_never_runs"])
+
+
+class GoldenFileIsolationTests(unittest.TestCase):
+    def test_clone_per_test_passes_in_both_orders(self):
+        for reverse in (False, True):
+            result = run_cases("golden_file_cases", reverse=reverse)
+            self.assertEqual(problems(result), {})
+            self.assertEqual(result.testsRun, 6)
+
+    def test_memory_clone_is_gone_after_the_test(self):
+        with DB.clone() as clone:
+            url = clone.url
+            with clone.engine.connect() as connection:
+                self.assertIn("author", sa.inspect(connection).get_table_names())
+        # A memdb database exists only while a connection holds it open.
+        engine = sa.create_engine(url)
+        with engine.connect() as connection:
+            self.assertEqual(sa.inspect(connection).get_table_names(), [])
+        engine.dispose()
+
+    def test_failed_test_clone_is_kept_and_its_path_printed(self):
+        from tests.cases import golden_file_keep
+
+        keeping = dbtestkit.TestDatabase(
+            alembic_ini=ROOT / "project" / "alembic.ini", cache_dir=ROOT / "cache", keep=True
+        )
+        case = golden_file_keep.KeptOnFailure
+        case.database = keeping
+        self.addCleanup(setattr, case, "database", None)
+        suite = unittest.TestLoader().loadTestsFromTestCase(case)
+        result = unittest.TestResult()
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            suite.run(result)
+        self.assertEqual(len(result.failures), 1)
+        lines = [line for line in stderr.getvalue().splitlines() if "kept the clone" in line]
+        self.assertEqual(len(lines), 1, stderr.getvalue())
+        self.assertIn("test_fails_after_writing", lines[0])
+        kept = Path(lines[0].rsplit(" at ", 1)[1])
+        self.addCleanup(kept.unlink)
+        self.assertEqual(kept.stat().st_mode & 0o777, 0o600)
+        engine = sa.create_engine(f"sqlite:///{kept}")
+        with engine.connect() as connection:
+            titles = connection.exec_driver_sql("SELECT title FROM book").scalars().all()
+        engine.dispose()
+        self.assertEqual(titles, ["Evidence"])
+        self.assertEqual(len(list(kept.parent.glob("*.sqlite"))), 1)
+
+    def test_without_keep_a_failed_test_clone_is_dropped(self):
+        from tests.cases import golden_file_keep
+
+        case = golden_file_keep.KeptOnFailure
+        case.database = DB
+        self.addCleanup(setattr, case, "database", None)
+        before = live_clone_count()
+        result = unittest.TestResult()
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            unittest.TestLoader().loadTestsFromTestCase(case).run(result)
+        self.assertEqual(len(result.failures), 1)
+        self.assertNotIn("kept", stderr.getvalue())
+        self.assertEqual(live_clone_count(), before)
+
+
+if __name__ == "__main__":
+    unittest.main()
