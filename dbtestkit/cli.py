@@ -69,7 +69,9 @@ COMMANDS = {
 
 def build_parser():
     """Return the argument parser of the ``dbtestkit`` command."""
-    parser = argparse.ArgumentParser(prog="dbtestkit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dbtestkit", description="Build, inspect and clean up dbtestkit's golden databases."
+    )
     parser.add_argument("--url", help="where goldens and clones live (DBTESTKIT_URL)")
     parser.add_argument("--alembic-ini", help="path of alembic.ini (DBTESTKIT_ALEMBIC_INI)")
     parser.add_argument("--cache-dir", help="golden cache directory (DBTESTKIT_CACHE_DIR)")

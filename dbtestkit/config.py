@@ -30,9 +30,14 @@ class Settings:
     name: "str | None"
 
 
-def resolve_settings(**given):
-    """Merge keyword arguments over environment over setup.cfg over defaults."""
-    from_cfg = read_setup_cfg()
+def resolve_settings(search_from=None, **given):
+    """Merge keyword arguments over environment over setup.cfg over defaults.
+
+    setup.cfg is looked for upwards from ``search_from`` (a test module's
+    folder, say), then from the working directory.
+    """
+    from_cfg = read_setup_cfg(search_from) if search_from else {}
+    from_cfg = from_cfg or read_setup_cfg()
     values = {}
     for key in SETTING_NAMES:
         if given.get(key) is not None:
@@ -44,7 +49,7 @@ def resolve_settings(**given):
     return Settings(
         url=str(values["url"] or DEFAULT_URL),
         alembic_ini=os.fspath(values["alembic_ini"]) if values["alembic_ini"] else None,
-        cache_dir=private_cache_dir(values["cache_dir"]),
+        cache_dir=cache_dir_path(values["cache_dir"]),
         keep=parse_bool(values["keep"], "keep"),
         name=values["name"],
     )
@@ -75,7 +80,7 @@ def find_setup_cfg(start=None):
 
 
 def _has_section(path):
-    parser = configparser.ConfigParser()
+    parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error:
@@ -88,7 +93,8 @@ def read_setup_cfg(start=None):
     path = find_setup_cfg(start)
     if path is None:
         return {}
-    parser = configparser.ConfigParser()
+    # No interpolation: URLs carry percent-encoded passwords.
+    parser = configparser.ConfigParser(interpolation=None)
     try:
         parser.read(path, encoding="utf-8")
     except configparser.Error as error:
@@ -114,9 +120,14 @@ def default_cache_dir():
     return Path(platformdirs.user_cache_dir("dbtestkit", appauthor=False))
 
 
+def cache_dir_path(value=None):
+    """Return the absolute cache directory a setting names, or the default one."""
+    return Path(value).expanduser().resolve() if value else default_cache_dir()
+
+
 def private_cache_dir(value=None):
     """Return the cache directory, created 0700 and checked to belong to this user."""
-    path = Path(value).expanduser().resolve() if value else default_cache_dir()
+    path = cache_dir_path(value)
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = path.stat()
@@ -143,5 +154,5 @@ def mask_url(url):
 
     try:
         return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return "<unparseable URL>"

@@ -5,7 +5,7 @@ import sys
 
 from dbtestkit.backends import backend_for
 from dbtestkit.clone import drop_live_clones
-from dbtestkit.config import resolve_settings
+from dbtestkit.config import private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden import ensure_golden
@@ -32,6 +32,7 @@ class TestDatabase:
         name=None,
         cache_dir=None,
         keep=None,
+        _search_from=None,
     ):
         explicit = [n for n, v in (("alembic_ini", alembic_ini), ("alembic_config", alembic_config),
                                    ("metadata", metadata)) if v is not None]
@@ -41,6 +42,7 @@ class TestDatabase:
                 "pass only one of alembic_ini=, alembic_config=, metadata=."
             )
         self.settings = resolve_settings(
+            _search_from,
             url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
         )
         if alembic_config is not None:
@@ -57,7 +59,9 @@ class TestDatabase:
         self.seeds = tuple(Seed(seed) for seed in seeds)
         self.name = self.settings.name or self.schema.label
         self.keep = self.settings.keep
-        self.backend = backend_for(self.settings.url, self.settings.cache_dir)
+        # Created only now, so a configuration error leaves no cache directory behind.
+        cache_dir = private_cache_dir(self.settings.cache_dir)
+        self.backend = backend_for(self.settings.url, cache_dir)
         self._golden = None
 
     def fingerprint(self):
@@ -110,12 +114,19 @@ class TestDatabase:
         return f"<TestDatabase {self.name} on {self.backend.name}>"
 
 
-_default_database = None
+_default_databases = {}
 
 
-def default_database():
-    """Return the process's ``TestDatabase`` made from configuration alone."""
-    global _default_database
-    if _default_database is None:
-        _default_database = TestDatabase()
-    return _default_database
+def default_database(near=None):
+    """Return the ``TestDatabase`` made from configuration alone, one per setup.cfg.
+
+    setup.cfg is looked for from ``near`` (a test module's folder) upwards,
+    then from the working directory.
+    """
+    from dbtestkit.config import find_setup_cfg
+
+    key = find_setup_cfg(near) if near else None
+    key = key or find_setup_cfg()
+    if key not in _default_databases:
+        _default_databases[key] = TestDatabase(_search_from=near)
+    return _default_databases[key]

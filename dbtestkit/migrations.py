@@ -121,9 +121,13 @@ def _migration_failure(error, script, plan, applied, project):
             revision=failing.revision,
         )
     env_py = project.script_location / "env.py"
+    if applied:
+        where = f"after {len(applied)} of {len(plan)} revisions were applied (last: {applied[-1]})"
+    else:
+        where = "before any migration ran"
     return MigrationError(
-        f"Alembic failed before any migration ran ({len(applied)} of {len(plan)} applied), "
-        f"in {env_py} or Alembic's setup: {type(error).__name__}: {error}."
+        f"{env_py} or Alembic's setup failed {where}: {type(error).__name__}: {error}. "
+        "Fix env.py; the half-built golden was discarded."
     )
 
 

@@ -1,5 +1,7 @@
 """The unittest layer: base classes for savepoint-per-test and clone-per-test suites."""
 
+import os
+import sys
 import unittest
 
 from dbtestkit.exceptions import ConfigurationError
@@ -12,12 +14,13 @@ def _database_of(test_class):
 
     database = test_class.database
     if database is None:
+        module_file = getattr(sys.modules.get(test_class.__module__), "__file__", None)
         try:
-            return default_database()
+            return default_database(near=os.path.dirname(module_file) if module_file else None)
         except ConfigurationError as error:
             raise ConfigurationError(
-                f"{test_class.__qualname__} has no `database` attribute and the configuration "
-                f"names no database: {error}"
+                f"{test_class.__qualname__} has no `database` attribute, so dbtestkit made one "
+                f"from setup.cfg [dbtestkit] and DBTESTKIT_* settings, which failed: {error}"
             ) from error
     if not isinstance(database, TestDatabase):
         raise ConfigurationError(

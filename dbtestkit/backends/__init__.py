@@ -18,11 +18,14 @@ def backend_for(url, cache_dir):
 
     try:
         parsed = make_url(url)
-    except ArgumentError as error:
+    except (ArgumentError, ValueError) as error:
+        # Not echoed: an unparseable URL may still hold a password.
         raise ConfigurationError(
-            f"{url!r} is not a database URL; write it as dialect+driver://user@host/database, "
-            "e.g. sqlite:// or postgresql+psycopg://postgres@127.0.0.1/postgres."
-        ) from error
+            "The URL given to dbtestkit is not a database URL SQLAlchemy can parse (it is not "
+            "shown, as it may hold a password); write it as "
+            "dialect+driver://user:password@host:port/database, e.g. sqlite:// or "
+            "postgresql+psycopg://postgres@127.0.0.1/postgres."
+        ) from None
     module_name = BACKEND_MODULES.get(parsed.get_backend_name())
     if module_name is None:
         raise ConfigurationError(
