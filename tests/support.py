@@ -215,3 +215,19 @@ def _rmtree(path):
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
+
+
+def required_components():
+    """Return what this run must not skip: DBTESTKIT_REQUIRE, plus every tool when CI is set."""
+    names = {n.strip() for n in os.environ.get("DBTESTKIT_REQUIRE", "").split(",") if n.strip()}
+    if os.environ.get("CI"):
+        names.add("tools")
+    return names
+
+
+def skip_or_fail(test, component, reason):
+    """Skip ``test`` on a laptop; fail it when this run requires ``component``."""
+    required = required_components()
+    if component in required or (component.startswith("tool:") and "tools" in required):
+        test.fail(f"{reason} (required by DBTESTKIT_REQUIRE/CI, so this is a failure, not a skip)")
+    test.skipTest(reason)

@@ -1,0 +1,1 @@
+"""A tiny bookshop: authors, books and the service that sells them."""

@@ -1,0 +1,1 @@
+"""Tests of the bookshop, run against databases provided by dbtestkit."""

@@ -1,0 +1,53 @@
+"""The example project's suite passes under unittest, nose2 and pytest."""
+
+import importlib.util
+import re
+import tempfile
+import unittest
+
+from tests.support import EXAMPLES, run_python, skip_or_fail
+
+BOOKSHOP = EXAMPLES / "bookshop"
+
+
+class BookshopExampleTests(unittest.TestCase):
+    def run_in_bookshop(self, *args):
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        return run_python(list(args), cwd=BOOKSHOP, env={"DBTESTKIT_CACHE_DIR": cache.name},
+                          timeout=300)
+
+    def require_tool(self, module):
+        if importlib.util.find_spec(module) is None:
+            skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
+
+    def unittest_count(self, output):
+        match = re.search(r"^Ran (\d+) tests?", output, re.MULTILINE)
+        self.assertIsNotNone(match, output)
+        return int(match.group(1))
+
+    def test_unittest(self):
+        run = self.run_in_bookshop("-m", "unittest", "-v")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, r"\nOK\s*$")
+        self.assertGreaterEqual(self.unittest_count(run.stderr), 20)
+
+    def test_nose2(self):
+        self.require_tool("nose2")
+        run = self.run_in_bookshop("-m", "nose2", "-v")
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, r"\nOK\s*$")
+        self.assertGreaterEqual(self.unittest_count(run.stderr), 20)
+
+    def test_pytest(self):
+        self.require_tool("pytest")
+        run = self.run_in_bookshop("-m", "pytest", "-q", "-p", "no:cacheprovider")
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        match = re.search(r"(\d+) passed", run.stdout)
+        self.assertIsNotNone(match, run.stdout)
+        self.assertGreaterEqual(int(match.group(1)), 20)
+        self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
+
+
+if __name__ == "__main__":
+    unittest.main()
