@@ -16,10 +16,13 @@ from dbtestkit.exceptions import ConfigurationError
 DEFAULT_SECTION = "alembic"
 # Options of the main section that only affect how new revision files are
 # written or how Alembic talks, never the schema a history builds.
+# script_location and version_locations are left out too: they are absolute
+# once %(here)s is expanded, and the files they lead to are hashed instead,
+# so two checkouts in different folders share a fingerprint (a CI cache key).
 NON_SCHEMA_OPTIONS = frozenset({
     "sqlalchemy.url", "file_template", "truncate_slug_length", "timezone",
     "output_encoding", "revision_environment", "prepend_sys_path", "here",
-    "path_separator", "version_path_separator",
+    "path_separator", "version_path_separator", "script_location", "version_locations",
 })
 SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
 LEGACY_SPLIT = re.compile(r", *|(?: +)")

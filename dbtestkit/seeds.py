@@ -25,7 +25,9 @@ class Seed:
     def identity(self):
         """Return a stable name for this seed, for messages and the fingerprint."""
         if self.path is not None:
-            return str(self.path)
+            # The file name, not the full path: checkouts in other folders
+            # must share a fingerprint.
+            return self.path.name
         function = self.function
         return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
 

@@ -128,9 +128,14 @@ class Backend:
         _unlink_database(self.golden_path(fingerprint))
 
     def remove_stale_builds(self, fingerprint):
-        """Delete builds of ``fingerprint`` left by killed processes (call under the build lock)."""
-        for path in self.directory.glob(f"build-{fingerprint[:16]}-*.sqlite"):
-            _unlink_database(path)
+        """Delete builds left by killed processes (call under ``fingerprint``'s build lock).
+
+        Builds of ``fingerprint`` are stale whoever made them, since we hold
+        its lock; builds of other fingerprints only when their process is gone.
+        """
+        for path in self.directory.glob("build-*.sqlite"):
+            if path.name.startswith(f"build-{fingerprint[:16]}-") or owner_is_gone(path.name):
+                _unlink_database(path)
 
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
