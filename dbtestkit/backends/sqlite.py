@@ -8,8 +8,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from dbtestkit.backends.base import BuildTarget, GoldenRecord, owner_is_gone, unique_suffix
 from dbtestkit.clone import Clone
 from dbtestkit.progress import report
@@ -65,6 +63,9 @@ class Backend:
     @contextlib.contextmanager
     def build_lock(self, fingerprint):
         """Hold the cross-process lock under which one golden is built."""
+        # Imported here: a warm start (golden already built) never locks.
+        from filelock import FileLock, Timeout
+
         lock = FileLock(str(self.directory / f"golden-{fingerprint}.lock"), mode=FILE_MODE)
         try:
             lock.acquire(timeout=1)
