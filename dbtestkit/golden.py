@@ -52,6 +52,8 @@ def _trusted(backend, fingerprint, discard=False):
     problem = record.mismatch(fingerprint)
     if problem is None:
         return True
+    if record.foreign:
+        raise DbtestkitError(f"Golden {fingerprint[:12]} cannot be used: {problem}.")
     if discard:
         report(f"rebuilding golden {fingerprint[:12]}: {problem}")
         backend.discard_golden(fingerprint)

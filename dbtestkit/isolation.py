@@ -36,7 +36,11 @@ class OuterTransaction:
     @property
     def intact(self):
         """Whether the outer transaction is still open, so rolling back undoes everything."""
-        return self.transaction is not None and self.transaction.is_active
+        return (
+            self.transaction is not None
+            and self.transaction.is_active
+            and self.database.backend.transaction_intact(self.connection)
+        )
 
     def close(self):
         """Roll everything back and drop the clone."""
@@ -97,7 +101,10 @@ class TestTransaction:
         """Close the Session and undo everything the test did."""
         self.session.close()
         if self.outer.intact and self.savepoint.is_active:
-            self.savepoint.rollback()
+            try:
+                self.outer.database.backend.before_savepoint_rollback(self.outer.connection)
+            finally:
+                self.savepoint.rollback()
             return
         self.outer.reopen()
         raise IsolationBroken(

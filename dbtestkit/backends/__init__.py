@@ -8,6 +8,7 @@ from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
 # The one table that maps a SQLAlchemy backend name to the module serving it.
 BACKEND_MODULES = {
     "sqlite": "dbtestkit.backends.sqlite",
+    "postgresql": "dbtestkit.backends.postgresql",
 }
 
 

@@ -12,6 +12,23 @@ _clone_counter = itertools.count(1)
 RECORD_KEYS = ("fingerprint", "heads", "version_table", "dbtestkit_version", "built_at")
 
 
+class BackendBase:
+    """Defaults for the optional hooks of a backend; each backend module subclasses it."""
+
+    # Whether clones are slow enough to be worth creating ahead in the background.
+    pooled = False
+
+    def prepare_outer_engine(self, engine):
+        """Adjust the engine of a savepoint-mode clone before its first connection."""
+
+    def before_savepoint_rollback(self, connection):
+        """Run checks that must happen before a test's savepoint is rolled back."""
+
+    def transaction_intact(self, connection):
+        """Tell whether the server still holds the outer transaction (see MySQL's implicit commits)."""
+        return True
+
+
 @dataclass
 class GoldenRecord:
     """What a golden says about itself, and what it actually holds."""
@@ -23,6 +40,8 @@ class GoldenRecord:
     built_at: str = ""
     actual_heads: tuple = ()
     problem: "str | None" = None
+    # Made by someone else: never used, never dropped.
+    foreign: bool = False
 
     def as_rows(self):
         """Return the record as ``(key, value)`` string pairs for storage."""
@@ -68,21 +87,23 @@ class BuildTarget:
     extra: dict = field(default_factory=dict)
 
 
-def process_tag():
+def process_tag(separator="-"):
     """Return ``host-pid``, the part of a name that tells which process owns it."""
-    host = re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:20] or "host"
-    return f"{host}-{os.getpid()}"
+    host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:16] or "host"
+    return f"{host}{separator}{os.getpid()}"
 
 
-def unique_suffix():
+def unique_suffix(separator="-"):
     """Return a suffix unique across processes and machines: host, pid, counter, random."""
-    return f"{process_tag()}-{next(_clone_counter)}-{secrets.token_hex(3)}"
+    return separator.join(
+        [process_tag(separator), str(next(_clone_counter)), secrets.token_hex(3)]
+    )
 
 
 def owner_is_gone(name):
-    """Tell whether the ``host-pid`` inside a dbtestkit name is a dead process on this host."""
-    host, _, pid = process_tag().rpartition("-")
-    match = re.search(rf"-{re.escape(host)}-(\d+)-", name)
+    """Tell whether the host and pid inside a dbtestkit name are a dead process on this host."""
+    host = process_tag().rpartition("-")[0]
+    match = re.search(rf"[-_]{re.escape(host)}[-_](\d+)[-_]", name)
     if match is None:
         return False
     return not pid_alive(int(match.group(1)))

@@ -8,7 +8,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import BuildTarget, GoldenRecord, owner_is_gone, unique_suffix
+from dbtestkit.backends.base import BackendBase, BuildTarget, GoldenRecord, owner_is_gone, unique_suffix
 from dbtestkit.clone import Clone
 from dbtestkit.progress import report
 
@@ -18,7 +18,7 @@ SIDE_FILES = ("-journal", "-wal", "-shm")
 OUTER_BUSY_TIMEOUT_MS = 100
 
 
-class Backend:
+class Backend(BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
