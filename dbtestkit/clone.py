@@ -18,6 +18,8 @@ class Clone:
         self._keeper = keeper
         self._engine = None
         self.dropped = False
+        # Set by a ClonePool: hands the clone back to be dropped in the background.
+        self.releaser = None
         _live_clones.add(self)
 
     @property
@@ -34,7 +36,10 @@ class Clone:
         self.dropped = True
         if self._engine is not None:
             self._engine.dispose()
-        self.backend.drop_clone(self)
+        if self.releaser is not None:
+            self.releaser(self)
+        else:
+            self.backend.drop_clone(self)
         self._keeper = None
 
     def keep(self, label):

@@ -63,6 +63,7 @@ class TestDatabase:
         cache_dir = private_cache_dir(self.settings.cache_dir)
         self.backend = backend_for(self.settings.url, cache_dir)
         self._golden = None
+        self._pools = {}
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
@@ -91,6 +92,8 @@ class TestDatabase:
         # The golden is checked once per TestDatabase, not per clone: hashing
         # the history again would double the cost of a clone.
         golden = self._golden or self.ensure_golden()
+        if self.backend.pooled:
+            return self._pool_for(golden.fingerprint, kind).take()
         try:
             return self.backend.clone(golden.fingerprint, kind)
         except Exception:
@@ -98,6 +101,14 @@ class TestDatabase:
                 raise
             # Pruned by another process since we checked: build it again.
             return self.backend.clone(self.ensure_golden().fingerprint, kind)
+
+    def _pool_for(self, fingerprint, kind):
+        from dbtestkit.clone_pool import ClonePool
+
+        key = (fingerprint, kind)
+        if key not in self._pools:
+            self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, kind))
+        return self._pools[key]
 
     def module_fixtures(self, module=None):
         """Return ``(setUpModule, tearDownModule)`` sharing one connection and transaction.
