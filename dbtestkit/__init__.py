@@ -11,7 +11,20 @@ from dbtestkit.exceptions import (  # noqa: E402
     IsolationBroken,
     MigrationError,
 )
-from dbtestkit.testcase import DatabaseTestCase, GoldenFileTestCase  # noqa: E402
+
+# The unittest layer is imported on first use: a CLI or a pytest fixture that
+# only needs TestDatabase should not pay for importing unittest.
+_LAZY = {"DatabaseTestCase": "dbtestkit.testcase", "GoldenFileTestCase": "dbtestkit.testcase"}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dbtestkit' has no attribute {name!r}")
 
 __all__ = [
     "BackendUnavailable",

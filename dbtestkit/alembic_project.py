@@ -112,18 +112,20 @@ class AlembicProject:
 
     def source_files(self):
         """Yield ``(label, path)`` for env.py and every revision file, in a stable order."""
-        yield "env.py", self.script_location / "env.py"
+        yield "env.py", os.path.join(self.script_location, "env.py")
         for index, location in enumerate(self.version_locations):
-            if not location.is_dir():
-                continue
-            for path in sorted(self._python_files(location)):
-                relative = path.relative_to(location).as_posix()
+            # Plain os.walk and string paths: this runs on every warm start.
+            for relative, path in sorted(self._python_files(str(location))):
                 yield f"versions[{index}]/{relative}", path
 
     def _python_files(self, location):
         for root, dirs, files in os.walk(location):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            yield from (Path(root, name) for name in files if name.endswith(".py"))
+            prefix = os.path.relpath(root, location).replace(os.sep, "/")
+            for name in files:
+                if name.endswith(".py"):
+                    relative = name if prefix == "." else f"{prefix}/{name}"
+                    yield relative, os.path.join(root, name)
             if not self.recursive:
                 break
 

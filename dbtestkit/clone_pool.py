@@ -55,31 +55,33 @@ class ClonePool:
             self._work.put(clone)
 
     def close(self):
-        """Stop the worker, then drop every prepared and released clone."""
+        """Stop the workers, then drop every prepared and released clone."""
         if self._closed:
             return
         self._closed = True
-        for worker in self._workers:
+        for _ in self._workers:
             self._work.put(_STOP)
         for worker in self._workers:
             worker.join(timeout=60)
-        while True:
-            try:
-                item = self._ready.get_nowait()
-            except queue.Empty:
-                break
-            if not isinstance(item, BaseException):
-                item.drop()
+        leftovers = []
+        for pending in (self._work, self._ready):
+            while True:
+                try:
+                    leftovers.append(pending.get_nowait())
+                except queue.Empty:
+                    break
+        for item in leftovers:
+            if item is not _STOP and item != "make" and not isinstance(item, BaseException):
+                self._drop(item)
 
     def _run(self):
         while True:
             item = self._work.get()
             if item is _STOP:
-                self._drain_drops()
                 return
             if item == "make":
                 with self._lock:
-                    if self._ready.qsize() + self._making >= self._size:
+                    if self._closed or self._ready.qsize() + self._making >= self._size:
                         continue
                     self._making += 1
                 try:
@@ -91,15 +93,6 @@ class ClonePool:
                         self._making -= 1
                 continue
             self._drop(item)
-
-    def _drain_drops(self):
-        while True:
-            try:
-                item = self._work.get_nowait()
-            except queue.Empty:
-                return
-            if item not in (_STOP, "make"):
-                self._drop(item)
 
     @staticmethod
     def _drop(clone):

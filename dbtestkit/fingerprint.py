@@ -1,5 +1,6 @@
 """Hash everything that shapes a golden database into one hex digest."""
 
+import functools
 import hashlib
 from importlib import metadata as package_metadata
 
@@ -31,6 +32,7 @@ def library_versions():
     ]
 
 
+@functools.lru_cache(maxsize=None)
 def _installed_version(distribution):
     try:
         return package_metadata.version(distribution)
@@ -40,4 +42,8 @@ def _installed_version(distribution):
 
 def file_parts(labelled_paths):
     """Return fingerprint parts holding the label and bytes of each file."""
-    return [(f"file:{label}", path.read_bytes()) for label, path in labelled_paths]
+    parts = []
+    for label, path in labelled_paths:
+        with open(path, "rb") as source:
+            parts.append((f"file:{label}", source.read()))
+    return parts

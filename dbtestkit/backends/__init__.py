@@ -9,6 +9,8 @@ from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
 BACKEND_MODULES = {
     "sqlite": "dbtestkit.backends.sqlite",
     "postgresql": "dbtestkit.backends.postgresql",
+    "mysql": "dbtestkit.backends.mysql",
+    "mariadb": "dbtestkit.backends.mysql",
 }
 
 

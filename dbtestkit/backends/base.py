@@ -24,9 +24,9 @@ class BackendBase:
     def before_savepoint_rollback(self, connection):
         """Run checks that must happen before a test's savepoint is rolled back."""
 
-    def transaction_intact(self, connection):
-        """Tell whether the server still holds the outer transaction (see MySQL's implicit commits)."""
-        return True
+    def savepoint_lost(self, error):
+        """Tell whether a failed ROLLBACK TO SAVEPOINT means the server ended the transaction."""
+        return False
 
 
 @dataclass

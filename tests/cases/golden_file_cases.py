@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import unittest
 
 import sqlalchemy as sa
 
@@ -26,6 +27,8 @@ class MemoryClones(Pristine, dbtestkit.GoldenFileTestCase):
         with own.begin() as connection:
             connection.execute(sa.insert(book).values(title="Committed"))
         own.dispose()
+        # End the session's snapshot first: MySQL's REPEATABLE READ would hide the commit.
+        self.session.rollback()
         self.assertEqual(titles(self.session), ["Committed"])
 
     def test_ddl(self):
@@ -50,6 +53,7 @@ class MemoryClones(Pristine, dbtestkit.GoldenFileTestCase):
         self.assertEqual(titles(self.session), ["Kept"])
 
 
+@unittest.skipUnless(DB.backend.name == "sqlite", "file clones are a SQLite feature")
 class FileClones(Pristine, dbtestkit.GoldenFileTestCase):
     clone_kind = "file"
 

@@ -91,7 +91,8 @@ class AppBehaviour:
 
     def test_golden_is_untouched(self):
         self.assert_pristine()
-        golden = sa.create_engine(DB.ensure_golden().url)
-        with golden.connect() as connection:
+        self.session.execute(sa.insert(author).values(name="Only here"))
+        self.session.commit()
+        # A fresh clone shows the golden as it was built (server goldens refuse connections).
+        with DB.clone() as fresh, fresh.engine.connect() as connection:
             self.assertEqual(names(connection), [SEEDED_AUTHOR])
-        golden.dispose()
