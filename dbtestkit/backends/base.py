@@ -24,6 +24,22 @@ class BackendBase:
     def before_savepoint_rollback(self, connection):
         """Run checks that must happen before a test's savepoint is rolled back."""
 
+    def prune(self, keep_fingerprints, keep_newest=0):
+        """Delete goldens except ``keep_fingerprints`` and the ``keep_newest`` newest others.
+
+        Returns the names of the deleted goldens.
+        """
+        goldens = sorted(self.list_goldens(), key=lambda golden: golden[3], reverse=True)
+        others = [
+            (prefix, location) for prefix, location, _, _ in goldens
+            if not any(fingerprint.startswith(prefix) for fingerprint in keep_fingerprints)
+        ]
+        removed = []
+        for prefix, location in others[keep_newest:]:
+            self.delete_golden(location)
+            removed.append(getattr(location, "name", location))
+        return removed
+
     def savepoint_lost(self, error):
         """Tell whether a failed ROLLBACK TO SAVEPOINT means the server ended the transaction."""
         return False

@@ -179,15 +179,9 @@ class Backend(BackendBase):
                 built = fields.get("record", {}).get("built_at", "")
                 yield name[len(f"{PREFIX}_golden_"):], name, size, _epoch(built)
 
-    def prune(self, keep_fingerprints):
-        """Drop goldens of ours whose fingerprint is not kept; return their names."""
-        kept = {fingerprint[:40] for fingerprint in keep_fingerprints}
-        removed = []
-        for prefix, name, _, _ in list(self.list_goldens()):
-            if prefix not in kept:
-                self._drop_if_ours(name)
-                removed.append(name)
-        return removed
+    def delete_golden(self, name):
+        """Drop one golden of ours (used by prune)."""
+        self._drop_if_ours(name)
 
     # -- clones -------------------------------------------------------------
 

@@ -150,15 +150,10 @@ class Backend(BackendBase):
             info = path.stat()
             yield path.stem[len("golden-"):], path, info.st_size, info.st_mtime
 
-    def prune(self, keep_fingerprints):
-        """Delete goldens whose fingerprint is not in ``keep_fingerprints``; return their names."""
-        removed = []
-        for fingerprint, path, _, _ in list(self.list_goldens()):
-            if fingerprint not in keep_fingerprints:
-                with self.build_lock(fingerprint):
-                    _unlink_database(path)
-                removed.append(path.name)
-        return removed
+    def delete_golden(self, path):
+        """Delete one golden file (used by prune), under its build lock."""
+        with self.build_lock(path.stem[len("golden-"):]):
+            _unlink_database(path)
 
     # -- clones -------------------------------------------------------------
 
