@@ -2,6 +2,7 @@
 
 import atexit
 import sys
+import time
 
 from dbtestkit.backends import backend_for
 from dbtestkit.clone import drop_live_clones
@@ -11,6 +12,7 @@ from dbtestkit.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden import ensure_golden
 from dbtestkit.schema import AlembicSchema, MetadataSchema
 from dbtestkit.seeds import Seed
+from dbtestkit.stats import RUN, journal_build
 
 atexit.register(drop_live_clones)
 
@@ -60,8 +62,8 @@ class TestDatabase:
         self.name = self.settings.name or self.schema.label
         self.keep = self.settings.keep
         # Created only now, so a configuration error leaves no cache directory behind.
-        cache_dir = private_cache_dir(self.settings.cache_dir)
-        self.backend = backend_for(self.settings.url, cache_dir)
+        self.cache_dir = private_cache_dir(self.settings.cache_dir)
+        self.backend = backend_for(self.settings.url, self.cache_dir)
         self._golden = None
         self._pools = {}
 
@@ -79,6 +81,9 @@ class TestDatabase:
         self._golden = ensure_golden(
             self.backend, self.schema, self.seeds, self.fingerprint(), self.name
         )
+        if self._golden.built:
+            journal_build(self.cache_dir, self._golden, self.backend.name)
+        RUN.golden_ready(self._golden, self.name)
         return self._golden
 
     def clone(self, kind=None):
@@ -92,6 +97,12 @@ class TestDatabase:
         # The golden is checked once per TestDatabase, not per clone: hashing
         # the history again would double the cost of a clone.
         golden = self._golden or self.ensure_golden()
+        started = time.perf_counter()
+        clone = self._clone_from(golden, kind)
+        RUN.clone_made(time.perf_counter() - started)
+        return clone
+
+    def _clone_from(self, golden, kind):
         if self.backend.pooled:
             return self._pool_for(golden.fingerprint, kind).take()
         try:

@@ -1,13 +1,13 @@
 """Build a golden database once per fingerprint, publish it atomically, verify it on reuse."""
 
 import datetime
-import os
 import time
 from dataclasses import dataclass
 
 from dbtestkit.backends.base import GoldenRecord
 from dbtestkit.exceptions import DbtestkitError, MigrationError
 from dbtestkit.progress import report
+from dbtestkit.stats import verbose
 
 # Builds shorter than this stay silent; longer ones show where they are.
 QUIET_BUILD_SECONDS = 0.5
@@ -130,7 +130,7 @@ class BuildProgress:
         self.prefix = f"golden {label} {fingerprint[:10]}…"
         self.started = time.perf_counter()
         self.pending = []
-        self.speaking = os.environ.get("DBTESTKIT_VERBOSE", "") not in ("", "0")
+        self.speaking = verbose()
 
     def revision_applied(self, done, total, revision):
         """Note that revision number ``done`` of ``total`` is applied."""

@@ -146,6 +146,8 @@ class ModuleScope:
         self.database = database
         self.module_name = module_name
         self.outer = None
+        # The class whose data is loaded now; another class's tests roll it back first.
+        self.active_class = None
 
     def fixtures(self):
         """Return ``(setUpModule, tearDownModule)`` functions that open and close this scope."""
@@ -182,27 +184,36 @@ def open_module_scope(module_name, database):
 
 
 class ClassScope:
-    """What a test class runs in: the module's outer transaction or its own, plus class data."""
+    """What a test class runs in: a shared outer transaction or its own, plus class data.
 
-    def __init__(self, database, module_name, load):
+    ``shared`` is a scope the class was placed in explicitly (a nose2 layer);
+    otherwise the module's scope from ``module_fixtures()`` is used if open.
+    """
+
+    def __init__(self, database, module_name, load, shared=None):
         self.database = database
         self.module_name = module_name
         self.load = load
+        self.shared = shared
         self.outer = None
         self.owns_outer = False
         self.data = None
 
     def open(self):
         """Join the module scope (or open a transaction of its own) and load class data."""
-        module = open_module_scope(self.module_name, self.database)
-        if module is not None:
-            self.outer = module.outer
+        shared = self.shared
+        if shared is None or shared.database is not self.database or shared.outer is None:
+            shared = open_module_scope(self.module_name, self.database)
+        if shared is not None:
+            self.outer = shared.outer
+            self.shared = shared
         else:
+            self.shared = None
             self.outer = OuterTransaction(self.database)
             self.owns_outer = True
             self.outer.open()
         self.data = ClassData(self.outer, self.load)
-        self.data.ensure()
+        self._activate()
 
     def begin_test(self):
         """Return the transaction of one test, reloading class data if a test broke it."""
@@ -211,14 +222,26 @@ class ClassScope:
                 "The class's database scope is not open: call super().setUpClass() in "
                 "setUpClass overrides, and do not use tests after tearDownModule."
             )
-        self.data.ensure()
+        self._activate()
         return TestTransaction(self.outer)
+
+    def _activate(self):
+        # Runners that interleave classes, or never call tearDownClass (nose2
+        # layers), would otherwise show one class's data to another.
+        shared = self.shared
+        if shared is not None and shared.active_class not in (None, self):
+            shared.active_class.data.discard()
+        if shared is not None:
+            shared.active_class = self
+        self.data.ensure()
 
     def close(self):
         """Discard class data, and the outer transaction if the class owns it."""
         try:
             if self.data is not None:
                 self.data.discard()
+            if self.shared is not None and self.shared.active_class is self:
+                self.shared.active_class = None
         finally:
             if self.owns_outer and self.outer is not None:
                 self.outer.close()

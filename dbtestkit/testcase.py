@@ -46,15 +46,32 @@ class DatabaseTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        scope = ClassScope(_database_of(cls), cls.__module__, cls.setUpTestData)
-        cls._dbtestkit_scope = scope
+        scope = cls._dbtestkit_new_scope()
         # A class cleanup runs even when setUpClass fails half-way.
         cls.addClassCleanup(scope.close)
         scope.open()
 
+    @classmethod
+    def _dbtestkit_new_scope(cls):
+        layer_scope = getattr(getattr(cls, "layer", None), "dbtestkit_scope", None)
+        scope = ClassScope(_database_of(cls), cls.__module__, cls.setUpTestData, layer_scope)
+        cls._dbtestkit_scope = scope
+        return scope
+
+    @classmethod
+    def _dbtestkit_layer_scope(cls):
+        # nose2's layers plugin never calls setUpClass: open the class scope
+        # on the first test instead; the layer's tearDown closes the transaction.
+        layer_scope = getattr(getattr(cls, "layer", None), "dbtestkit_scope", None)
+        if layer_scope is None or layer_scope.outer is None:
+            return None
+        scope = cls._dbtestkit_new_scope()
+        scope.open()
+        return scope
+
     def setUp(self):
         super().setUp()
-        scope = type(self).__dict__.get("_dbtestkit_scope")
+        scope = type(self).__dict__.get("_dbtestkit_scope") or self._dbtestkit_layer_scope()
         if scope is None:
             raise ConfigurationError(
                 f"{type(self).__qualname__}.setUpClass did not call super().setUpClass(); "

@@ -296,7 +296,13 @@ class ProgressTest(TempProjectCase):
         return fingerprint, built == "True", result.stderr
 
     def dbtestkit_lines(self, stderr):
-        return [line for line in stderr.splitlines() if line.startswith("dbtestkit")]
+        """Return dbtestkit's progress lines, without the end-of-run summary."""
+        return [line for line in stderr.splitlines()
+                if line.startswith("dbtestkit") and not line.startswith("dbtestkit: [pid")]
+
+    def summary_lines(self, stderr):
+        """Return the end-of-run summary lines DBTESTKIT_VERBOSE asks for."""
+        return [line for line in stderr.splitlines() if line.startswith("dbtestkit: [pid")]
 
     def test_verbose_build_reports_each_migration_then_the_total(self):
         fingerprint, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="1")
@@ -306,17 +312,32 @@ class ProgressTest(TempProjectCase):
         lines = self.dbtestkit_lines(stderr)
         self.assertEqual(lines[:-1], expected)
         self.assertRegex(lines[-1], "^" + re.escape(prefix) + r" built in \d+\.\ds$")
+        summary = self.summary_lines(stderr)
+        self.assertEqual(len(summary), 1, stderr)
+        self.assertRegex(summary[0], re.escape(f"golden project {fingerprint[:10]}…") + r" built in \d+\.\d\ds$")
 
-    def test_verbose_reuse_reports_nothing(self):
+    def test_verbose_reuse_reports_only_the_summary(self):
         self.ensure_golden(DBTESTKIT_VERBOSE="1")
-        _, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="1")
+        fingerprint, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="1")
         self.assertFalse(built)
         self.assertEqual(self.dbtestkit_lines(stderr), [])
+        summary = self.summary_lines(stderr)
+        self.assertEqual(len(summary), 1, stderr)
+        self.assertIn(f"golden project {fingerprint[:10]}… reused", summary[0])
+
+    def test_every_build_is_journaled_once(self):
+        from dbtestkit.stats import read_journal
+
+        fingerprint, _, _ = self.ensure_golden()
+        self.ensure_golden()
+        journal = read_journal(self.cache_dir)
+        self.assertEqual(len(journal), 1, journal)
+        self.assertIn(f"sqlite {fingerprint} pid=", journal[0])
 
     def test_verbose_zero_is_quiet(self):
         _, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="0")
         self.assertTrue(built)
-        self.assertEqual(self.dbtestkit_lines(stderr), [])
+        self.assertNotIn("dbtestkit", stderr)
 
 
 class QuietBuildTest(TempProjectCase):
