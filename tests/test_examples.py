@@ -30,14 +30,14 @@ class BookshopExampleTests(unittest.TestCase):
         run = self.run_in_bookshop("-m", "unittest", "-v")
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertGreaterEqual(self.unittest_count(run.stderr), 20)
+        self.assertEqual(self.unittest_count(run.stderr), 30)
 
     def test_nose2(self):
         self.require_tool("nose2")
         run = self.run_in_bookshop("-m", "nose2", "-v")
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertGreaterEqual(self.unittest_count(run.stderr), 20)
+        self.assertEqual(self.unittest_count(run.stderr), 30)
 
     def test_pytest(self):
         self.require_tool("pytest")
@@ -45,7 +45,7 @@ class BookshopExampleTests(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         match = re.search(r"(\d+) passed", run.stdout)
         self.assertIsNotNone(match, run.stdout)
-        self.assertGreaterEqual(int(match.group(1)), 20)
+        self.assertEqual(int(match.group(1)), 30)
         self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
 
 
