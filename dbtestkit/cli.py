@@ -16,8 +16,8 @@ def cmd_fingerprint(database, args):
 
 
 def cmd_build(database, args):
-    """Build the golden ahead of time, unless a trusted one exists."""
-    golden = database.ensure_golden()
+    """Build the golden ahead of time (with progress), unless a trusted one exists."""
+    golden = database.ensure_golden(progress=True)
     state = "built" if golden.built else "already built"
     print(f"golden {golden.fingerprint} {state} ({golden.seconds:.2f}s)")
     return EXIT_OK
@@ -34,6 +34,11 @@ def cmd_status(database, args):
     print(f"backend     {backend.name} ({mask_url(database.settings.url)}) in {backend.describe()}")
     print(f"fingerprint {fingerprint}")
     print(f"golden      {state}")
+    from dbtestkit.stats import read_journal
+
+    builds = [line for line in read_journal(database.cache_dir) if fingerprint in line]
+    if builds:
+        print(f"last build  {builds[-1]}")
     now = time.time()
     for other, path, size, modified in backend.list_goldens():
         marker = "*" if other == fingerprint else " "
@@ -45,8 +50,8 @@ def cmd_status(database, args):
 
 
 def cmd_prune(database, args):
-    """Delete goldens of other fingerprints than the current one."""
-    for name in database.backend.prune({database.fingerprint()}):
+    """Delete goldens of other fingerprints than the current one (keeping the newest --keep)."""
+    for name in database.backend.prune({database.fingerprint()}, keep_newest=args.keep):
         print(f"removed {name}")
     return EXIT_OK
 
@@ -76,8 +81,14 @@ def build_parser():
     parser.add_argument("--alembic-ini", help="path of alembic.ini (DBTESTKIT_ALEMBIC_INI)")
     parser.add_argument("--cache-dir", help="golden cache directory (DBTESTKIT_CACHE_DIR)")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name, function in COMMANDS.items():
-        commands.add_parser(name, help=function.__doc__)
+    subparsers = {
+        name: commands.add_parser(name, help=function.__doc__, description=function.__doc__)
+        for name, function in COMMANDS.items()
+    }
+    subparsers["prune"].add_argument(
+        "--keep", type=int, default=0, metavar="N",
+        help="also keep the N newest goldens of other fingerprints (default 0)",
+    )
     return parser
 
 

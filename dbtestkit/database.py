@@ -76,10 +76,14 @@ class TestDatabase:
         parts += library_versions()
         return compute_fingerprint(parts)
 
-    def ensure_golden(self):
-        """Build the golden if no trusted one exists; return it (``.url``, ``.built``)."""
+    def ensure_golden(self, progress=None):
+        """Build the golden if no trusted one exists; return it (``.url``, ``.built``).
+
+        ``progress=True`` reports every migration of a build; the default
+        reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
+        """
         self._golden = ensure_golden(
-            self.backend, self.schema, self.seeds, self.fingerprint(), self.name
+            self.backend, self.schema, self.seeds, self.fingerprint(), self.name, progress
         )
         if self._golden.built:
             journal_build(self.cache_dir, self._golden, self.backend.name)

@@ -23,7 +23,7 @@ class Golden:
     seconds: float
 
 
-def ensure_golden(backend, schema, seeds, fingerprint, label):
+def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None):
     """Return the golden for ``fingerprint``, building it first if no trusted one exists."""
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
@@ -33,7 +33,7 @@ def ensure_golden(backend, schema, seeds, fingerprint, label):
         if _trusted(backend, fingerprint, discard=True):
             return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
         backend.remove_stale_builds(fingerprint)
-        progress = BuildProgress(fingerprint, label)
+        progress = BuildProgress(fingerprint, label, always=progress)
         build = backend.start_build(fingerprint)
         try:
             _build(backend, build, schema, seeds, fingerprint, progress)
@@ -126,11 +126,11 @@ def _dbtestkit_version():
 class BuildProgress:
     """Reports a build's progress once it has taken long enough to be worth watching."""
 
-    def __init__(self, fingerprint, label):
+    def __init__(self, fingerprint, label, always=None):
         self.prefix = f"golden {label} {fingerprint[:10]}…"
         self.started = time.perf_counter()
         self.pending = []
-        self.speaking = verbose()
+        self.speaking = verbose() if always is None else always
 
     def revision_applied(self, done, total, revision):
         """Note that revision number ``done`` of ``total`` is applied."""

@@ -63,6 +63,14 @@ class BuildCommandTest(CliCase):
         self.assertIn(f"golden {fingerprint} built", result.stdout)
         self.assertEqual(self.goldens(), [f"golden-{fingerprint}.sqlite"])
 
+    def test_build_reports_each_migration(self):
+        result = self.cli("build")
+        self.assert_exit(result, 0)
+        progress = [line for line in result.stderr.splitlines() if "dbtestkit: golden" in line]
+        self.assertEqual(len(progress), 5, result.stderr)
+        self.assertIn("[4/4]", progress[3])
+        self.assertIn("built in", progress[4])
+
     def test_second_build_says_already_built(self):
         self.assert_exit(self.cli("build"), 0)
         result = self.cli("build")
@@ -134,6 +142,25 @@ class PruneCommandTest(CliCase):
         self.assert_exit(result, 0)
         self.assertIn(f"removed golden-{old}.sqlite", result.stdout)
         self.assertEqual(self.goldens(), [f"golden-{new}.sqlite"])
+
+    def test_prune_keep_n_keeps_the_newest_other_goldens(self):
+        fingerprints = []
+        for number in range(3):
+            write_revision(
+                self.versions, f"01{number}0", f"extra {number}",
+                f'op.execute("INSERT INTO author (name) VALUES (\'Extra {number}\')")',
+                "pass", "0004" if number == 0 else f"01{number - 1}0",
+            )
+            fingerprints.append(self.current_fingerprint())
+            self.assert_exit(self.cli("build"), 0)
+            # Distinct modification times: "newest" is decided by them on SQLite.
+            golden = self.cache_dir / "sqlite" / f"golden-{fingerprints[-1]}.sqlite"
+            os.utime(golden, (1_000_000 + number, 1_000_000 + number))
+        oldest, newer, current = fingerprints
+        result = self.cli("prune", "--keep", "1")
+        self.assert_exit(result, 0)
+        self.assertEqual(self.goldens(), sorted([f"golden-{newer}.sqlite", f"golden-{current}.sqlite"]))
+        self.assertIn(f"removed golden-{oldest}.sqlite", result.stdout)
 
     def test_prune_with_only_the_current_golden_removes_nothing(self):
         self.assert_exit(self.cli("build"), 0)
