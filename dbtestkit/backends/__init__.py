@@ -21,7 +21,7 @@ def backend_for(url, cache_dir):
 
     try:
         parsed = make_url(url)
-    except (ArgumentError, ValueError) as error:
+    except (ArgumentError, ValueError):
         # Not echoed: an unparseable URL may still hold a password.
         raise ConfigurationError(
             "The URL given to dbtestkit is not a database URL SQLAlchemy can parse (it is not "

@@ -18,6 +18,17 @@ class BackendBase:
     # Whether clones are slow enough to be worth creating ahead in the background.
     pooled = False
 
+    @property
+    def dialect(self):
+        """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
+        return self.url.get_dialect()()
+
+    def create_clone_engine(self, clone):
+        """Create the engine of a clone, as the application would on its URL."""
+        from sqlalchemy import create_engine
+
+        return create_engine(clone.url)
+
     def prepare_outer_engine(self, engine):
         """Adjust the engine of a savepoint-mode clone before its first connection."""
 

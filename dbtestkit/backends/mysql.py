@@ -1,11 +1,11 @@
 """MySQL and MariaDB: goldens are databases published by a marker row; clones copy tables."""
 
 import contextlib
-import re
-import time
 
-from dbtestkit.backends.base import BackendBase, BuildTarget, GoldenRecord, owner_is_gone, unique_suffix
-from dbtestkit.backends.server import PREFIX, AdminConnection, database_name, marker_text, parse_marker
+from dbtestkit.backends.base import BuildTarget, GoldenRecord, unique_suffix
+from dbtestkit.backends.server import (
+    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, marker_text, parse_marker,
+)
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.progress import report
@@ -23,13 +23,10 @@ LOCK_POLL_SECONDS = 5
 SAVEPOINT_DOES_NOT_EXIST = 1305
 
 
-class Backend(BackendBase):
+class Backend(ServerBackend):
     """The MySQL / MariaDB backend."""
 
     name = "mysql"
-    clone_kinds = ("database",)
-    default_clone_kind = "database"
-    pooled = True
 
     def __init__(self, url, cache_dir):
         self.url = url
@@ -53,27 +50,7 @@ class Backend(BackendBase):
         flavour = "mariadb" if "mariadb" in self.server_version.lower() else "mysql"
         return f"{flavour} {'.'.join(self.server_version.split('.')[:2])}"
 
-    @property
-    def dialect(self):
-        """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
-        return self.url.get_dialect()()
-
-    def describe(self):
-        """Return where this backend keeps goldens, for messages."""
-        return self.url.render_as_string(hide_password=True)
-
-    def url_of(self, name):
-        """Return the URL of database ``name`` on this server, password included."""
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
     # -- golden -------------------------------------------------------------
-
-    def golden_name(self, fingerprint):
-        return database_name("golden", fingerprint[:40])
-
-    def golden_url(self, fingerprint):
-        """Return the URL of the golden (read it; never write it)."""
-        return self.url_of(self.golden_name(fingerprint))
 
     @contextlib.contextmanager
     def build_lock(self, fingerprint):
@@ -168,11 +145,7 @@ class Backend(BackendBase):
                     "information_schema.TABLES WHERE table_schema = %s", (name,)
                 ).scalar()
                 built = marker.get("record", {}).get("built_at", "")
-                yield name[len(f"{PREFIX}_golden_"):], name, int(size), _epoch(built)
-
-    def delete_golden(self, name):
-        """Drop one golden of ours (used by prune)."""
-        self._drop_if_ours(name)
+                yield name[len(f"{PREFIX}_golden_"):], name, int(size), epoch_of(built)
 
     # -- clones -------------------------------------------------------------
 
@@ -213,20 +186,10 @@ class Backend(BackendBase):
                 self._copy_scripts[fingerprint] = list(copy_statements(connection, golden))
         return self._copy_scripts[fingerprint]
 
-    def create_clone_engine(self, clone):
-        """Create the engine of a clone."""
-        from sqlalchemy import create_engine
-
-        return create_engine(clone.url)
-
     def savepoint_lost(self, error):
         """Tell whether ``error`` says the test's savepoint vanished (DDL committed implicitly)."""
         args = getattr(getattr(error, "orig", None), "args", ())
         return bool(args) and args[0] == SAVEPOINT_DOES_NOT_EXIST
-
-    def drop_clone(self, clone):
-        """Drop a clone, ending connections a test left open."""
-        self._drop_if_ours(clone.name)
 
     def keep_clone(self, clone, label):
         """Keep a clone (MySQL cannot rename databases); return its URL, password masked."""
@@ -236,19 +199,6 @@ class Backend(BackendBase):
                 (marker_text("kept", owner=self._current_user(connection), label=label),),
             )
         return self.url.set(database=clone.name).render_as_string(hide_password=True)
-
-    def leftover_clones(self):
-        """Return the names of clones of this host whose process is gone."""
-        with self.admin.connect() as connection:
-            names = [name for name, _ in self._ours(connection, "clone")]
-        return [name for name in names if owner_is_gone(name)]
-
-    def reap(self):
-        """Drop leftover clones of dead processes; return their names."""
-        reaped = self.leftover_clones()
-        for name in reaped:
-            self._drop_if_ours(name)
-        return reaped
 
     # -- helpers --------------------------------------------------------------
 
@@ -379,11 +329,3 @@ def quote(identifier):
     """Quote an identifier for MySQL."""
     return "`" + identifier.replace("`", "``") + "`"
 
-
-def _epoch(iso_time):
-    import datetime
-
-    try:
-        return datetime.datetime.fromisoformat(iso_time).timestamp()
-    except ValueError:
-        return 0.0

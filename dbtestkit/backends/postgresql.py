@@ -3,9 +3,9 @@
 import contextlib
 import time
 
-from dbtestkit.backends.base import BackendBase, GoldenRecord, owner_is_gone, unique_suffix
+from dbtestkit.backends.base import BuildTarget, GoldenRecord, unique_suffix
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, database_name, marker_text, parse_marker,
+    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, marker_text, parse_marker,
 )
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
@@ -20,19 +20,18 @@ START_HINT = (
 TEMPLATE_BUSY_SECONDS = 10
 
 
-class Backend(BackendBase):
+class Backend(ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"
-    clone_kinds = ("database",)
-    default_clone_kind = "database"
-    # CREATE DATABASE takes tens to hundreds of milliseconds: worth preparing ahead.
-    pooled = True
 
     def __init__(self, url, cache_dir):
         self.url = url
         self.admin = AdminConnection(url, "PostgreSQL", START_HINT)
         self._server_version = None
+        # CREATE DATABASE strategy for clones; None is the server's default
+        # (WAL_LOG on 15+), which benchmarks/servers.py measured faster than
+        # FILE_COPY on these machines, on disk and on tmpfs.
         self.strategy = None
 
     # -- identity -----------------------------------------------------------
@@ -49,27 +48,7 @@ class Backend(BackendBase):
         """Return what about this server shapes a golden: product and major version."""
         return f"postgresql {self.server_version // 10000}"
 
-    @property
-    def dialect(self):
-        """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
-        return self.url.get_dialect()()
-
-    def describe(self):
-        """Return where this backend keeps goldens, for messages."""
-        return self.url.render_as_string(hide_password=True)
-
-    def url_of(self, name):
-        """Return the URL of database ``name`` on this server, password included."""
-        return self.url.set(database=name).render_as_string(hide_password=False)
-
     # -- golden -------------------------------------------------------------
-
-    def golden_name(self, fingerprint):
-        return database_name("golden", fingerprint[:40])
-
-    def golden_url(self, fingerprint):
-        """Return the URL of the golden (a template: nobody may connect to it)."""
-        return self.url_of(self.golden_name(fingerprint))
 
     @contextlib.contextmanager
     def build_lock(self, fingerprint):
@@ -119,8 +98,6 @@ class Backend(BackendBase):
 
     def start_build(self, fingerprint):
         """Create the temporary database a golden is built in."""
-        from dbtestkit.backends.base import BuildTarget
-
         name = database_name("build", fingerprint[:15], unique_suffix("_"))
         self._create(name, marker_text("build", fingerprint=fingerprint[:15]))
         return BuildTarget(url=self.url_of(name), name=name)
@@ -177,11 +154,7 @@ class Backend(BackendBase):
                     "SELECT pg_database_size(%(n)s)", {"n": name}
                 ).scalar()
                 built = fields.get("record", {}).get("built_at", "")
-                yield name[len(f"{PREFIX}_golden_"):], name, size, _epoch(built)
-
-    def delete_golden(self, name):
-        """Drop one golden of ours (used by prune)."""
-        self._drop_if_ours(name)
+                yield name[len(f"{PREFIX}_golden_"):], name, size, epoch_of(built)
 
     # -- clones -------------------------------------------------------------
 
@@ -191,19 +164,9 @@ class Backend(BackendBase):
         self._create(name, marker_text("clone"), template=self.golden_name(fingerprint))
         return Clone(self, self.url_of(name), name)
 
-    def create_clone_engine(self, clone):
-        """Create the engine of a clone."""
-        from sqlalchemy import create_engine
-
-        return create_engine(clone.url)
-
     def before_savepoint_rollback(self, connection):
         """Check deferred constraints now, so a test cannot pass with data that fails at commit."""
         connection.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
-
-    def drop_clone(self, clone):
-        """Drop a clone (terminating its leftover connections)."""
-        self._drop_if_ours(clone.name)
 
     def keep_clone(self, clone, label):
         """Keep a clone under a ``dbtk_kept_`` name; return its URL (password masked)."""
@@ -212,19 +175,6 @@ class Backend(BackendBase):
             self._terminate(connection, clone.name)
             connection.exec_driver_sql(f"ALTER DATABASE {quote(clone.name)} RENAME TO {quote(name)}")
         return self.url.set(database=name).render_as_string(hide_password=True)
-
-    def leftover_clones(self):
-        """Return the names of clones and builds of this host whose process is gone."""
-        with self.admin.connect() as connection:
-            names = [name for name, _ in self._ours(connection, "clone")]
-        return [name for name in names if owner_is_gone(name)]
-
-    def reap(self):
-        """Drop leftover clones of dead processes; return their names."""
-        reaped = self.leftover_clones()
-        for name in reaped:
-            self._drop_if_ours(name)
-        return reaped
 
     # -- helpers --------------------------------------------------------------
 
@@ -302,11 +252,3 @@ def literal(text):
     """Quote a string literal for PostgreSQL (standard_conforming_strings is on since 9.1)."""
     return "'" + text.replace("'", "''") + "'"
 
-
-def _epoch(iso_time):
-    import datetime
-
-    try:
-        return datetime.datetime.fromisoformat(iso_time).timestamp()
-    except ValueError:
-        return 0.0

@@ -1,8 +1,10 @@
 """What the server backends (PostgreSQL, MySQL) share: the admin connection and the marker."""
 
+import datetime
 import json
 import re
 
+from dbtestkit.backends.base import BackendBase, owner_is_gone
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable
 
@@ -73,3 +75,58 @@ class AdminConnection:
         """Close pooled admin connections."""
         if self._engine is not None:
             self._engine.dispose()
+
+
+class ServerBackend(BackendBase):
+    """What PostgreSQL and MySQL share: naming, URLs, leftovers. Subclasses do the SQL."""
+
+    clone_kinds = ("database",)
+    default_clone_kind = "database"
+    # A clone is a CREATE DATABASE (tens to hundreds of milliseconds): worth
+    # preparing ahead in the background.
+    pooled = True
+
+    def describe(self):
+        """Return where this backend keeps goldens, for messages."""
+        return self.url.render_as_string(hide_password=True)
+
+    def url_of(self, name):
+        """Return the URL of database ``name`` on this server, password included."""
+        return self.url.set(database=name).render_as_string(hide_password=False)
+
+    def golden_name(self, fingerprint):
+        """Return the database name of the golden for ``fingerprint``."""
+        return database_name("golden", fingerprint[:40])
+
+    def golden_url(self, fingerprint):
+        """Return the URL of the golden (read it; never write it)."""
+        return self.url_of(self.golden_name(fingerprint))
+
+    def drop_clone(self, clone):
+        """Drop a clone, ending connections a test left open."""
+        self._drop_if_ours(clone.name)
+
+    def delete_golden(self, name):
+        """Drop one golden of ours (used by prune)."""
+        self._drop_if_ours(name)
+
+    def leftover_clones(self):
+        """Return the names of clones of this host whose process is gone."""
+        with self.admin.connect() as connection:
+            names = [name for name, _ in self._ours(connection, "clone")]
+        return [name for name in names if owner_is_gone(name)]
+
+    def reap(self):
+        """Drop leftover clones of dead processes; return their names."""
+        reaped = self.leftover_clones()
+        for name in reaped:
+            self._drop_if_ours(name)
+        return reaped
+
+
+def epoch_of(iso_time):
+    """Return the POSIX time of an ISO timestamp from a marker (0 when unreadable)."""
+    try:
+        return datetime.datetime.fromisoformat(iso_time).timestamp()
+    except ValueError:
+        return 0.0

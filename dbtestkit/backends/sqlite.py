@@ -41,11 +41,6 @@ class Backend(BackendBase):
         """Return what about this backend shapes a golden: name, library version, driver."""
         return f"sqlite {sqlite3.sqlite_version} {self.url.get_driver_name()}"
 
-    @property
-    def dialect(self):
-        """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
-        return self.url.get_dialect()()
-
     def describe(self):
         """Return where this backend keeps goldens, for messages."""
         return str(self.directory)
@@ -172,12 +167,6 @@ class Backend(BackendBase):
         shutil.copyfile(golden, path)
         os.chmod(path, FILE_MODE)
         return Clone(self, f"sqlite:///{path}", name, location=path)
-
-    def create_clone_engine(self, clone):
-        """Create the engine of a clone, as the application would on its URL."""
-        from sqlalchemy import create_engine
-
-        return create_engine(clone.url)
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
