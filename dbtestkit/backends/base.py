@@ -35,6 +35,12 @@ class BackendBase:
     def before_savepoint_rollback(self, connection):
         """Run checks that must happen before a test's savepoint is rolled back."""
 
+    def reap_once(self):
+        """Reap leftovers of crashed runs, once per process (called before the first clone)."""
+        if not getattr(self, "_reaped", False):
+            self._reaped = True
+            self.reap()
+
     def prune(self, keep_fingerprints, keep_newest=0):
         """Delete goldens except ``keep_fingerprints`` and the ``keep_newest`` newest others.
 

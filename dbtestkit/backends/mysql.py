@@ -152,6 +152,7 @@ class Backend(ServerBackend):
     def clone(self, fingerprint, kind):
         """Create a database and copy every table, view and trigger of the golden into it."""
         golden = self.golden_name(fingerprint)
+        self.reap_once()
         name = database_name("clone", fingerprint[:12], unique_suffix("_"))
         script = self._copy_script(fingerprint, golden)
         with self.admin.connect() as connection:

@@ -160,6 +160,7 @@ class Backend(ServerBackend):
 
     def clone(self, fingerprint, kind):
         """Create a new database from the golden template."""
+        self.reap_once()
         name = database_name("clone", fingerprint[:12], unique_suffix("_"))
         self._create(name, marker_text("clone"), template=self.golden_name(fingerprint))
         return Clone(self, self.url_of(name), name)

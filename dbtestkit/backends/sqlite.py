@@ -33,7 +33,6 @@ class Backend(BackendBase):
         self.directory = Path(cache_dir) / "sqlite"
         self.directory.mkdir(mode=0o700, exist_ok=True)
         self.clone_directory = self.directory / "clones"
-        self._reaped = False
 
     # -- identity -----------------------------------------------------------
 
@@ -161,7 +160,7 @@ class Backend(BackendBase):
             keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
             _backup(golden, keeper)
             return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper)
-        self._reap_once()
+        self.reap_once()
         self.clone_directory.mkdir(mode=0o700, exist_ok=True)
         path = self.clone_directory / f"{name}.sqlite"
         shutil.copyfile(golden, path)
@@ -223,11 +222,6 @@ class Backend(BackendBase):
         for path in reaped:
             _unlink_database(path)
         return [p.name for p in reaped]
-
-    def _reap_once(self):
-        if not self._reaped:
-            self._reaped = True
-            self.reap()
 
 
 def _backup(golden, target):
