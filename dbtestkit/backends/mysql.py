@@ -270,16 +270,20 @@ class Backend(ServerBackend):
 
 
 def copy_statements(connection, golden):
-    """Yield the statements that recreate ``golden``'s tables, rows, views and triggers.
+    """Yield the statements that recreate everything in ``golden`` inside a new database.
 
-    Run them inside the new database with foreign-key checks off. SHOW CREATE
-    TABLE keeps foreign keys, which CREATE TABLE … LIKE drops on MariaDB.
+    Sequences, tables (SHOW CREATE TABLE keeps foreign keys, which CREATE
+    TABLE … LIKE drops on MariaDB), rows, stored routines, views, triggers:
+    in that order, run inside the new database with foreign-key checks off.
     """
     source = quote(golden)
     tables = connection.exec_driver_sql(
         "SELECT table_name, table_type FROM information_schema.TABLES WHERE table_schema = %s "
         "ORDER BY table_name", (golden,)
     ).all()
+    # Sequences first: a column default may call NEXTVAL on one (MariaDB).
+    for name in [name for name, kind in tables if kind == "SEQUENCE"]:
+        yield from _sequence_statements(connection, golden, name)
     base_tables = [name for name, kind in tables if kind == "BASE TABLE" and name != MARKER_TABLE]
     for table in base_tables:
         yield connection.exec_driver_sql(f"SHOW CREATE TABLE {source}.{quote(table)}").first()[1]
@@ -288,14 +292,28 @@ def copy_statements(connection, golden):
         if connection.exec_driver_sql(f"SELECT 1 FROM {source}.{quote(table)} LIMIT 1").first():
             columns = ", ".join(quote(c) for c in _stored_columns(connection, golden, table))
             yield f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {source}.{quote(table)}"
-    for view in _views_in_dependency_order(connection, golden, [n for n, k in tables if k == "VIEW"]):
-        yield view
+    # Routines before views: a view may call a stored function.
+    for name, kind in connection.exec_driver_sql(
+        "SELECT routine_name, routine_type FROM information_schema.ROUTINES "
+        "WHERE routine_schema = %s ORDER BY routine_type, routine_name", (golden,)
+    ):
+        row = connection.exec_driver_sql(f"SHOW CREATE {kind} {source}.{quote(name)}").first()
+        yield _unqualify(row[2], golden)
+    yield from _views_in_dependency_order(connection, golden, [n for n, k in tables if k == "VIEW"])
     for (trigger,) in connection.exec_driver_sql(
         "SELECT trigger_name FROM information_schema.TRIGGERS WHERE trigger_schema = %s "
         "ORDER BY action_order", (golden,)
     ):
         row = connection.exec_driver_sql(f"SHOW CREATE TRIGGER {source}.{quote(trigger)}").first()
         yield _unqualify(row[2], golden)
+
+
+def _sequence_statements(connection, golden, name):
+    source = f"{quote(golden)}.{quote(name)}"
+    yield connection.exec_driver_sql(f"SHOW CREATE SEQUENCE {source}").first()[1]
+    # Continue where the golden stands, so a clone never reissues a used value.
+    following = connection.exec_driver_sql(f"SELECT next_not_cached_value FROM {source}").scalar()
+    yield f"SELECT SETVAL({quote(name)}, {int(following) - 1})"
 
 
 def _stored_columns(connection, schema, table):
