@@ -125,6 +125,12 @@ class TestDatabase:
             self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, kind))
         return self._pools[key]
 
+    def close(self):
+        """Drop the clones prepared ahead for this database (also done at exit)."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
+
     def module_fixtures(self, module=None):
         """Return ``(setUpModule, tearDownModule)`` sharing one connection and transaction.
 

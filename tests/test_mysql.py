@@ -198,8 +198,7 @@ class MySQLCase(TempProjectCase):
         drop_databases(self.admin, names)
         for database in self.databases:
             # Stop clone pools, which would otherwise prepare clones until exit.
-            for pool in list(getattr(database, "_pools", {}).values()):
-                pool.close()
+            database.close()
             database.backend.admin.dispose()
         names = sorted({n for fp in self.fingerprints for n in databases_of(self.admin, fp)})
         drop_databases(self.admin, names)
