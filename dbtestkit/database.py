@@ -31,6 +31,7 @@ class TestDatabase:
         alembic_config=None,
         metadata=None,
         seeds=(),
+        before_migrations=(),
         name=None,
         cache_dir=None,
         keep=None,
@@ -59,6 +60,8 @@ class TestDatabase:
                 "metadata=, or set alembic_ini in setup.cfg [dbtestkit] or DBTESTKIT_ALEMBIC_INI."
             )
         self.seeds = tuple(Seed(seed) for seed in seeds)
+        # For histories that do not start from an empty database.
+        self.before_migrations = tuple(Seed(step) for step in before_migrations)
         self.name = self.settings.name or self.schema.label
         self.keep = self.settings.keep
         # Created only now, so a configuration error leaves no cache directory behind.
@@ -71,6 +74,8 @@ class TestDatabase:
         """Return the hex sha256 of everything that shapes the golden."""
         parts = [("backend", self.backend.identity())]
         parts += self.schema.fingerprint_parts(self.backend.dialect)
+        for step in self.before_migrations:
+            parts += [(f"before:{label}", data) for label, data in step.fingerprint_parts()]
         for seed in self.seeds:
             parts += seed.fingerprint_parts()
         parts += library_versions()
@@ -83,7 +88,8 @@ class TestDatabase:
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
         """
         self._golden = ensure_golden(
-            self.backend, self.schema, self.seeds, self.fingerprint(), self.name, progress
+            self.backend, self.schema, self.seeds, self.fingerprint(), self.name, progress,
+            before=self.before_migrations,
         )
         if self._golden.built:
             journal_build(self.cache_dir, self._golden, self.backend.name)

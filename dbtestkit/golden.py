@@ -23,8 +23,12 @@ class Golden:
     seconds: float
 
 
-def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None):
-    """Return the golden for ``fingerprint``, building it first if no trusted one exists."""
+def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, before=()):
+    """Return the golden for ``fingerprint``, building it first if no trusted one exists.
+
+    ``before`` steps run on the empty database ahead of the schema build;
+    ``seeds`` run after it.
+    """
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
         return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
@@ -36,7 +40,7 @@ def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None):
         progress = BuildProgress(fingerprint, label, always=progress)
         build = backend.start_build(fingerprint)
         try:
-            _build(backend, build, schema, seeds, fingerprint, progress)
+            _build(backend, build, schema, (before, seeds), fingerprint, progress)
             backend.publish(build, fingerprint)
         except BaseException:
             backend.abandon(build)
@@ -60,15 +64,20 @@ def _trusted(backend, fingerprint, discard=False):
     return False
 
 
-def _build(backend, build, schema, seeds, fingerprint, progress):
+def _build(backend, build, schema, steps, fingerprint, progress):
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
     # A plain engine, as `alembic upgrade` would use: migrations run exactly
     # as they do in production. The connection is handed over un-begun so an
     # env.py that opens its own connection does not wait on our lock.
+    before, seeds = steps
     engine = create_engine(build.url, poolclass=NullPool)
     try:
+        if before:
+            with engine.connect() as connection, connection.begin():
+                for step in before:
+                    _run_step(step, connection, backend, "before_migrations step")
         with engine.connect() as connection:
             result = schema.build(connection, build.url, progress.revision_applied)
             if connection.in_transaction():
@@ -79,7 +88,7 @@ def _build(backend, build, schema, seeds, fingerprint, progress):
                 connection.rollback()
             with connection.begin():
                 for seed in seeds:
-                    _run_seed(seed, connection, backend)
+                    _run_step(seed, connection, backend, "Seed")
             record = GoldenRecord(
                 fingerprint=fingerprint,
                 heads=result.heads,
@@ -107,13 +116,13 @@ def _check_at_head(connection, result, schema):
         )
 
 
-def _run_seed(seed, connection, backend):
+def _run_step(step, connection, backend, kind):
     try:
-        seed.run(connection, backend)
+        step.run(connection, backend)
     except Exception as error:
         raise DbtestkitError(
-            f"Seed {seed.identity} failed while building the golden database: "
-            f"{type(error).__name__}: {error}. Fix the seed; the half-built golden was discarded."
+            f"{kind} {step.identity} failed while building the golden database: "
+            f"{type(error).__name__}: {error}. Fix it; the half-built golden was discarded."
         ) from error
 
 

@@ -1,4 +1,4 @@
-"""Seed data loaded into a golden after its schema: callables or .sql files."""
+"""Steps that load a golden: seed data after its schema, or setup before it; callables or .sql files."""
 
 import inspect
 from pathlib import Path

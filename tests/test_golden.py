@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import dbtestkit
+from dbtestkit.exceptions import MigrationError
 from tests.support import (
     CONNECTION_ENV_PY,
     STOCK_ENV_PY,
@@ -530,3 +531,33 @@ if __name__ == "__main__":
     import unittest
 
     unittest.main()
+
+
+def create_legacy_table(connection):
+    """What an application's create_all made before the history began."""
+    connection.exec_driver_sql("CREATE TABLE legacy (id INTEGER PRIMARY KEY)")
+
+
+class BeforeMigrationsTest(TempProjectCase):
+    """A history whose first revision alters a table it never created."""
+
+    revisions = [("0001", "alter legacy", (
+        'with op.batch_alter_table("legacy") as batch:\n'
+        '    batch.add_column(sa.Column("note", sa.String(20)))'
+    ), 'pass')]
+
+    def test_history_fails_without_the_hook(self):
+        with self.assertRaises(MigrationError) as caught:
+            self.database().ensure_golden()
+        self.assertEqual(caught.exception.revision, "0001")
+
+    def test_hook_runs_on_the_empty_database_before_the_migrations(self):
+        database = self.database(before_migrations=[create_legacy_table])
+        with database.clone() as clone, clone.engine.connect() as connection:
+            columns = [c["name"] for c in sa.inspect(connection).get_columns("legacy")]
+        self.assertEqual(columns, ["id", "note"])
+
+    def test_hook_is_part_of_the_fingerprint(self):
+        plain = self.database().fingerprint()
+        hooked = self.database(before_migrations=[create_legacy_table]).fingerprint()
+        self.assertNotEqual(plain, hooked)
