@@ -23,6 +23,7 @@ class ClonePool:
         self._closed = False
         self._lock = threading.Lock()
         self._making = 0
+        self._waiting = 0
         # Two workers let one CREATE DATABASE overlap another's DROP on the server.
         self._workers = [
             threading.Thread(target=self._run, name=f"dbtestkit-clone-pool-{n}", daemon=True)
@@ -38,8 +39,14 @@ class ClonePool:
         """Return a clone nobody else has, waiting for the one being prepared if need be."""
         if self._closed:
             raise RuntimeError("the clone pool is closed")
+        with self._lock:
+            self._waiting += 1
         self._work.put("make")
-        item = self._ready.get()
+        try:
+            item = self._ready.get()
+        finally:
+            with self._lock:
+                self._waiting -= 1
         if isinstance(item, BaseException):
             # Preparing failed (the golden vanished, the server went away):
             # make one here so the caller sees the real error.
@@ -81,7 +88,10 @@ class ClonePool:
                 return
             if item == "make":
                 with self._lock:
-                    if self._closed or self._ready.qsize() + self._making >= self._size:
+                    # Enough ready or on the way for the spare stock plus every waiting taker.
+                    if self._closed or (
+                        self._ready.qsize() + self._making >= self._size + self._waiting
+                    ):
                         continue
                     self._making += 1
                 try:

@@ -2,6 +2,7 @@
 
 import atexit
 import sys
+import threading
 import time
 
 from dbtestkit.backends import backend_for
@@ -69,6 +70,7 @@ class TestDatabase:
         self.backend = backend_for(self.settings.url, self.cache_dir)
         self._golden = None
         self._pools = {}
+        self._pools_lock = threading.Lock()
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
@@ -127,9 +129,10 @@ class TestDatabase:
         from dbtestkit.clone_pool import ClonePool
 
         key = (fingerprint, kind)
-        if key not in self._pools:
-            self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, kind))
-        return self._pools[key]
+        with self._pools_lock:
+            if key not in self._pools:
+                self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, kind))
+            return self._pools[key]
 
     def close(self):
         """Drop the clones prepared ahead for this database (also done at exit)."""

@@ -4,7 +4,8 @@ import contextlib
 
 from dbtestkit.backends.base import BuildTarget, GoldenRecord, unique_suffix
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, marker_text, parse_marker,
+    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, made_here_unmarked,
+    marker_text, parse_marker,
 )
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
@@ -76,6 +77,11 @@ class Backend(ServerBackend):
             if not self._exists(connection, name):
                 return None
             marker = self._marker(connection, name)
+            if marker is None and self._is_empty(connection, name):
+                # Killed between CREATE DATABASE and writing the build marker:
+                # an empty database holds nothing to lose.
+                self._drop(connection, name)
+                return None
             if marker is None:
                 return GoldenRecord(problem=self._foreign(name, {}), foreign=True)
             if marker.get("owner") != self._current_user(connection):
@@ -211,6 +217,11 @@ class Backend(ServerBackend):
             "SELECT 1 FROM information_schema.SCHEMATA WHERE schema_name = %s", (name,)
         ).first() is not None
 
+    def _is_empty(self, connection, name):
+        return connection.exec_driver_sql(
+            "SELECT 1 FROM information_schema.TABLES WHERE table_schema = %s LIMIT 1", (name,)
+        ).first() is None
+
     def _marker(self, connection, name):
         from sqlalchemy.exc import DBAPIError
 
@@ -245,6 +256,8 @@ class Backend(ServerBackend):
         user = self._current_user(connection)
         for name in names:
             marker = self._marker(connection, name)
+            if marker is None and made_here_unmarked(name, kind):
+                marker = {"kind": kind, "owner": user}
             if marker is not None and marker.get("kind") == kind and marker.get("owner") == user:
                 yield name, marker
 
@@ -253,7 +266,10 @@ class Backend(ServerBackend):
             if not self._exists(connection, name):
                 return
             marker = self._marker(connection, name)
-            if marker is None or marker.get("owner") != self._current_user(connection):
+            unmarked_ours = marker is None and made_here_unmarked(name, "clone")
+            if not unmarked_ours and (
+                marker is None or marker.get("owner") != self._current_user(connection)
+            ):
                 raise DbtestkitError(f"Refusing to drop {self._foreign(name, marker or {})}.")
             self._drop(connection, name)
 

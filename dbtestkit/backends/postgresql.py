@@ -5,7 +5,8 @@ import time
 
 from dbtestkit.backends.base import BuildTarget, GoldenRecord, unique_suffix
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, marker_text, parse_marker,
+    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, made_here_unmarked,
+    marker_text, parse_marker,
 )
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
@@ -211,6 +212,8 @@ class Backend(ServerBackend):
         )
         for name, comment in rows:
             fields = parse_marker(comment)
+            if fields is None and comment is None and made_here_unmarked(name, kind):
+                fields = {"kind": kind}
             if fields is not None and fields.get("kind") == kind:
                 yield name, fields
 
@@ -218,7 +221,10 @@ class Backend(ServerBackend):
         row = self._database_row(name)
         if row is None:
             return
-        if not row.ours or parse_marker(row.comment) is None:
+        unmarked_ours = row.comment is None and any(
+            made_here_unmarked(name, kind) for kind in ("clone", "build")
+        )
+        if not row.ours or (parse_marker(row.comment) is None and not unmarked_ours):
             raise DbtestkitError(f"Refusing to drop {self._foreign(row)}.")
         with self.admin.connect() as connection:
             self._drop(connection, name, template=row.datistemplate)

@@ -4,7 +4,7 @@ import datetime
 import json
 import re
 
-from dbtestkit.backends.base import BackendBase, owner_is_gone
+from dbtestkit.backends.base import BackendBase, owner_is_gone, process_tag
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable
 
@@ -26,6 +26,18 @@ def parse_marker(text):
     except ValueError:
         return None
     return fields if isinstance(fields, dict) else None
+
+
+def made_here_unmarked(name, kind):
+    """Tell whether ``name`` is a ``kind`` database this host generated, even without a marker.
+
+    A process killed between CREATE DATABASE and writing the marker leaves
+    such a database; its generated name (host, pid, counter, random) is
+    specific enough to recognise it.
+    """
+    host = process_tag("_").rpartition("_")[0]
+    pattern = rf"{PREFIX}_{kind}_[0-9a-f]{{12,40}}_{re.escape(host)}_\d+_\d+_[0-9a-f]{{6}}"
+    return re.fullmatch(pattern, name) is not None
 
 
 def database_name(kind, fingerprint, suffix=""):
@@ -62,7 +74,8 @@ class AdminConnection:
             return self.engine.connect()
         except DBAPIError as error:
             detail = str(getattr(error, "orig", error)).strip().splitlines()[0]
-            if re.search(r"password|authentication|access denied", detail, re.IGNORECASE):
+            if re.search(r"password|authentication|access denied|role .* does not exist",
+                         detail, re.IGNORECASE):
                 advice = "check the user and password in the URL"
             else:
                 advice = f"is the server running? {self.start_hint}"
