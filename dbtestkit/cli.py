@@ -40,18 +40,23 @@ def cmd_status(database, args):
     if builds:
         print(f"last build  {builds[-1]}")
     now = time.time()
-    for other, path, size, modified in backend.list_goldens():
-        marker = "*" if other == fingerprint else " "
-        age_hours = (now - modified) / 3600
-        print(f"  {marker} {other[:16]}  {size / 1024:8.0f} KiB  {age_hours:6.1f} h old")
+    for golden in backend.list_goldens():
+        marker = "*" if fingerprint.startswith(golden.fingerprint) else " "
+        age_hours = (now - golden.built) / 3600
+        print(f"  {marker} {golden.fingerprint[:16]}  {golden.size / 1024:8.0f} KiB  "
+              f"{age_hours:6.1f} h old  {golden.label or '?'}")
     for path in backend.leftover_clones():
         print(f"  leftover clone {path}")
     return EXIT_OK
 
 
 def cmd_prune(database, args):
-    """Delete goldens of other fingerprints than the current one (keeping the newest --keep)."""
-    for name in database.backend.prune({database.fingerprint()}, keep_newest=args.keep):
+    """Delete this project's goldens of other fingerprints (keeping the newest --keep)."""
+    if args.all_projects:
+        removed = database.backend.prune({database.fingerprint()}, keep_newest=args.keep)
+    else:
+        removed = database.prune(keep_newest=args.keep)
+    for name in removed:
         print(f"removed {name}")
     return EXIT_OK
 
@@ -88,6 +93,10 @@ def build_parser():
     subparsers["prune"].add_argument(
         "--keep", type=int, default=0, metavar="N",
         help="also keep the N newest goldens of other fingerprints (default 0)",
+    )
+    subparsers["prune"].add_argument(
+        "--all-projects", action="store_true",
+        help="also delete goldens other projects built in the same cache or server",
     )
     return parser
 

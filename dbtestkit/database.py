@@ -134,6 +134,14 @@ class TestDatabase:
                 self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, kind))
             return self._pools[key]
 
+    def prune(self, keep_newest=0):
+        """Delete this project's goldens of other fingerprints, keeping the ``keep_newest`` newest.
+
+        Goldens built under another ``name`` (other projects sharing the
+        cache or the server) are left alone. Returns the deleted names.
+        """
+        return self.backend.prune({self.fingerprint()}, keep_newest, label=self.name)
+
     def close(self):
         """Drop the clones prepared ahead for this database (also done at exit)."""
         pools, self._pools = self._pools, {}

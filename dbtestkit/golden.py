@@ -40,7 +40,7 @@ def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, bef
         progress = BuildProgress(fingerprint, label, always=progress)
         build = backend.start_build(fingerprint)
         try:
-            _build(backend, build, schema, (before, seeds), fingerprint, progress)
+            _build(backend, build, schema, (before, seeds), fingerprint, progress, label)
             backend.publish(build, fingerprint)
         except BaseException:
             backend.abandon(build)
@@ -64,7 +64,7 @@ def _trusted(backend, fingerprint, discard=False):
     return False
 
 
-def _build(backend, build, schema, steps, fingerprint, progress):
+def _build(backend, build, schema, steps, fingerprint, progress, label):
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
@@ -95,6 +95,7 @@ def _build(backend, build, schema, steps, fingerprint, progress):
                 version_table=result.version_table,
                 dbtestkit_version=_dbtestkit_version(),
                 built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                label=label,
             )
             with connection.begin():
                 backend.write_record(connection, record)

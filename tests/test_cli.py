@@ -7,6 +7,7 @@ import sys
 import unittest
 from pathlib import Path
 
+import dbtestkit
 from dbtestkit.backends.base import pid_alive, process_tag
 from tests import support
 from tests.support import TempProjectCase, write_revision
@@ -161,6 +162,19 @@ class PruneCommandTest(CliCase):
         self.assert_exit(result, 0)
         self.assertEqual(self.goldens(), sorted([f"golden-{newer}.sqlite", f"golden-{current}.sqlite"]))
         self.assertIn(f"removed golden-{oldest}.sqlite", result.stdout)
+
+    def test_prune_leaves_other_projects_goldens_unless_asked(self):
+        other_ini = support.write_project(self.tmp / "other-project", support.DEFAULT_REVISIONS[:3])
+        other = dbtestkit.TestDatabase(alembic_ini=other_ini, cache_dir=self.cache_dir)
+        other_golden = f"golden-{other.fingerprint()}.sqlite"
+        other.ensure_golden()
+        self.assert_exit(self.cli("build"), 0)
+        self.assert_exit(self.cli("prune"), 0)
+        self.assertIn(other_golden, self.goldens())
+        result = self.cli("prune", "--all-projects")
+        self.assert_exit(result, 0)
+        self.assertNotIn(other_golden, self.goldens())
+        self.assertEqual(self.goldens(), [f"golden-{self.current_fingerprint()}.sqlite"])
 
     def test_prune_with_only_the_current_golden_removes_nothing(self):
         self.assert_exit(self.cli("build"), 0)

@@ -1125,7 +1125,7 @@ class LeftoversOnMySQLTest(MySQLCase):
         for label, database in (("old", old), ("current", current), ("root", of_root)):
             names[label] = self.golden_name(self.fingerprint_of(database))
             self.assertTrue(database.ensure_golden().built)
-        self.assertEqual(sorted(n for _, n, _, _ in current.backend.list_goldens()),
+        self.assertEqual(sorted(golden.location for golden in current.backend.list_goldens()),
                          sorted([names["old"], names["current"]]))
 
         removed = current.backend.prune([current.fingerprint()])

@@ -7,9 +7,19 @@ import re
 import secrets
 import socket
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 _clone_counter = itertools.count(1)
-RECORD_KEYS = ("fingerprint", "heads", "version_table", "dbtestkit_version", "built_at")
+
+
+class GoldenListing(NamedTuple):
+    """One published golden, as ``list_goldens`` reports it."""
+
+    fingerprint: str  # the whole fingerprint, or the prefix a server name holds
+    location: object  # a path (SQLite) or a database name
+    size: int
+    built: float  # POSIX time
+    label: str  # the TestDatabase name (project) that built it
 
 
 class BackendBase:
@@ -41,20 +51,23 @@ class BackendBase:
             self._reaped = True
             self.reap()
 
-    def prune(self, keep_fingerprints, keep_newest=0):
+    def prune(self, keep_fingerprints, keep_newest=0, label=None):
         """Delete goldens except ``keep_fingerprints`` and the ``keep_newest`` newest others.
 
-        Returns the names of the deleted goldens.
+        With ``label``, only goldens built for that project (TestDatabase
+        name) are candidates: other projects sharing the cache or the server
+        keep theirs. Returns the names of the deleted goldens.
         """
-        goldens = sorted(self.list_goldens(), key=lambda golden: golden[3], reverse=True)
+        goldens = sorted(self.list_goldens(), key=lambda golden: golden.built, reverse=True)
         others = [
-            (prefix, location) for prefix, location, _, _ in goldens
-            if not any(fingerprint.startswith(prefix) for fingerprint in keep_fingerprints)
+            golden for golden in goldens
+            if (label is None or golden.label == label)
+            and not any(fingerprint.startswith(golden.fingerprint) for fingerprint in keep_fingerprints)
         ]
         removed = []
-        for prefix, location in others[keep_newest:]:
-            self.delete_golden(location)
-            removed.append(getattr(location, "name", location))
+        for golden in others[keep_newest:]:
+            self.delete_golden(golden.location)
+            removed.append(getattr(golden.location, "name", golden.location))
         return removed
 
     def savepoint_lost(self, error):
@@ -71,6 +84,7 @@ class GoldenRecord:
     version_table: "str | None" = None
     dbtestkit_version: str = ""
     built_at: str = ""
+    label: str = ""
     actual_heads: tuple = ()
     problem: "str | None" = None
     # Made by someone else: never used, never dropped.
@@ -84,6 +98,7 @@ class GoldenRecord:
             ("version_table", self.version_table or ""),
             ("dbtestkit_version", self.dbtestkit_version),
             ("built_at", self.built_at),
+            ("label", self.label),
         ]
 
     @classmethod
@@ -96,6 +111,7 @@ class GoldenRecord:
             version_table=values.get("version_table") or None,
             dbtestkit_version=values.get("dbtestkit_version", ""),
             built_at=values.get("built_at", ""),
+            label=values.get("label", ""),
             actual_heads=tuple(sorted(actual_heads)),
         )
 

@@ -2,7 +2,7 @@
 
 import contextlib
 
-from dbtestkit.backends.base import BuildTarget, GoldenRecord, unique_suffix
+from dbtestkit.backends.base import BuildTarget, GoldenListing, GoldenRecord, unique_suffix
 from dbtestkit.backends.server import (
     PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, made_here_unmarked,
     marker_text, parse_marker,
@@ -143,15 +143,16 @@ class Backend(ServerBackend):
             connection.exec_driver_sql(statement)
 
     def list_goldens(self):
-        """Yield ``(fingerprint prefix, name, size, built time)`` of every golden of ours."""
+        """Yield a ``GoldenListing`` for every golden of ours."""
         with self.admin.connect() as connection:
             for name, marker in self._ours(connection, "golden"):
                 size = connection.exec_driver_sql(
                     "SELECT COALESCE(SUM(data_length + index_length), 0) FROM "
                     "information_schema.TABLES WHERE table_schema = %s", (name,)
                 ).scalar()
-                built = marker.get("record", {}).get("built_at", "")
-                yield name[len(f"{PREFIX}_golden_"):], name, int(size), epoch_of(built)
+                record = marker.get("record", {})
+                yield GoldenListing(name[len(f"{PREFIX}_golden_"):], name, int(size),
+                                    epoch_of(record.get("built_at", "")), record.get("label", ""))
 
     # -- clones -------------------------------------------------------------
 

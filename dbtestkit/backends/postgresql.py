@@ -3,7 +3,7 @@
 import contextlib
 import time
 
-from dbtestkit.backends.base import BuildTarget, GoldenRecord, unique_suffix
+from dbtestkit.backends.base import BuildTarget, GoldenListing, GoldenRecord, unique_suffix
 from dbtestkit.backends.server import (
     PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, made_here_unmarked,
     marker_text, parse_marker,
@@ -148,14 +148,15 @@ class Backend(ServerBackend):
         connection.exec_driver_sql(sql)
 
     def list_goldens(self):
-        """Yield ``(fingerprint prefix, name, size, built time)`` of every golden of ours."""
+        """Yield a ``GoldenListing`` for every golden of ours."""
         with self.admin.connect() as connection:
             for name, fields in self._ours(connection, "golden"):
                 size = connection.exec_driver_sql(
                     "SELECT pg_database_size(%(n)s)", {"n": name}
                 ).scalar()
-                built = fields.get("record", {}).get("built_at", "")
-                yield name[len(f"{PREFIX}_golden_"):], name, size, epoch_of(built)
+                record = fields.get("record", {})
+                yield GoldenListing(name[len(f"{PREFIX}_golden_"):], name, int(size),
+                                    epoch_of(record.get("built_at", "")), record.get("label", ""))
 
     # -- clones -------------------------------------------------------------
 

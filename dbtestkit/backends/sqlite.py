@@ -8,7 +8,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import BackendBase, BuildTarget, GoldenRecord, owner_is_gone, unique_suffix
+from dbtestkit.backends.base import (
+    BackendBase, BuildTarget, GoldenListing, GoldenRecord, owner_is_gone, unique_suffix,
+)
 from dbtestkit.clone import Clone
 from dbtestkit.progress import report
 
@@ -139,10 +141,12 @@ class Backend(BackendBase):
             cursor.execute(statement)
 
     def list_goldens(self):
-        """Yield ``(fingerprint, path, size, modified)`` of every published golden."""
+        """Yield a ``GoldenListing`` for every published golden."""
         for path in sorted(self.directory.glob("golden-*.sqlite")):
+            fingerprint = path.stem[len("golden-"):]
+            record = self.read_record(fingerprint) or GoldenRecord()
             info = path.stat()
-            yield path.stem[len("golden-"):], path, info.st_size, info.st_mtime
+            yield GoldenListing(fingerprint, path, info.st_size, info.st_mtime, record.label)
 
     def delete_golden(self, path):
         """Delete one golden file (used by prune), under its build lock."""
