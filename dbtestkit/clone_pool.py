@@ -1,52 +1,55 @@
-"""Clones made ahead, and dropped behind, by a background thread.
+"""Clones made ahead, and dropped behind, by background threads.
 
 On servers a clone is a CREATE DATABASE (tens to hundreds of milliseconds);
-preparing the next one while a test runs hides that latency. Each prepared
-clone sits in a queue and is handed out exactly once.
+preparing the next ones while tests run hides that latency. Each prepared
+clone is handed out exactly once.
+
+Making comes before dropping: on PostgreSQL every DROP DATABASE requests a
+checkpoint, which slows a CREATE DATABASE running beside it several times
+over (benchmarks/servers.py). Used clones are therefore dropped when no
+clone is wanted, or once too many are waiting, and at the latest at close().
 """
 
 import atexit
-import queue
+import collections
 import threading
 
-_STOP = object()
+# Used clones allowed to wait for their DROP while makes keep the workers busy.
+MAX_PENDING_DROPS = 8
 
 
 class ClonePool:
-    """Keeps ``size`` clones ready; drops released clones off the test's critical path."""
+    """Keeps ``size`` clones ready for the next tests; drops used ones off the critical path."""
 
     def __init__(self, make_clone, size=2, workers=2):
         self._make_clone = make_clone
         self._size = size
-        self._ready = queue.Queue()
-        self._work = queue.Queue()
-        self._closed = False
-        self._lock = threading.Lock()
+        self._ready = collections.deque()
+        self._drops = collections.deque()
         self._making = 0
         self._waiting = 0
-        # Two workers let one CREATE DATABASE overlap another's DROP on the server.
+        self._closed = False
+        self._changed = threading.Condition()
         self._workers = [
             threading.Thread(target=self._run, name=f"dbtestkit-clone-pool-{n}", daemon=True)
             for n in range(workers)
         ]
         for worker in self._workers:
             worker.start()
-        for _ in range(size):
-            self._work.put("make")
         atexit.register(self.close)
 
     def take(self):
-        """Return a clone nobody else has, waiting for the one being prepared if need be."""
-        if self._closed:
-            raise RuntimeError("the clone pool is closed")
-        with self._lock:
+        """Return a clone nobody else has, waiting for one being prepared if need be."""
+        with self._changed:
+            if self._closed:
+                raise RuntimeError("the clone pool is closed")
             self._waiting += 1
-        self._work.put("make")
-        try:
-            item = self._ready.get()
-        finally:
-            with self._lock:
-                self._waiting -= 1
+            self._changed.notify_all()
+            while not self._ready:
+                self._changed.wait()
+            item = self._ready.popleft()
+            self._waiting -= 1
+            self._changed.notify_all()
         if isinstance(item, BaseException):
             # Preparing failed (the golden vanished, the server went away):
             # make one here so the caller sees the real error.
@@ -56,53 +59,60 @@ class ClonePool:
 
     def release(self, clone):
         """Queue a used clone to be dropped in the background."""
-        if self._closed:
-            clone.backend.drop_clone(clone)
-        else:
-            self._work.put(clone)
+        with self._changed:
+            if not self._closed:
+                self._drops.append(clone)
+                self._changed.notify_all()
+                return
+        clone.backend.drop_clone(clone)
 
     def close(self):
         """Stop the workers, then drop every prepared and released clone."""
-        if self._closed:
-            return
-        self._closed = True
-        for _ in self._workers:
-            self._work.put(_STOP)
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True
+            self._changed.notify_all()
         for worker in self._workers:
             worker.join(timeout=60)
-        leftovers = []
-        for pending in (self._work, self._ready):
-            while True:
-                try:
-                    leftovers.append(pending.get_nowait())
-                except queue.Empty:
-                    break
+        leftovers = list(self._ready) + list(self._drops)
+        self._ready.clear()
+        self._drops.clear()
         for item in leftovers:
-            if item is not _STOP and item != "make" and not isinstance(item, BaseException):
+            if not isinstance(item, BaseException):
                 self._drop(item)
+
+    def _next_job(self):
+        with self._changed:
+            while not self._closed:
+                wanted = self._size + self._waiting - len(self._ready) - self._making
+                if wanted > 0 and len(self._drops) < MAX_PENDING_DROPS:
+                    self._making += 1
+                    return "make"
+                if self._drops:
+                    return self._drops.popleft()
+                self._changed.wait()
+            return None
 
     def _run(self):
         while True:
-            item = self._work.get()
-            if item is _STOP:
+            job = self._next_job()
+            if job is None:
                 return
-            if item == "make":
-                with self._lock:
-                    # Enough ready or on the way for the spare stock plus every waiting taker.
-                    if self._closed or (
-                        self._ready.qsize() + self._making >= self._size + self._waiting
-                    ):
-                        continue
-                    self._making += 1
-                try:
-                    self._ready.put(self._make_clone())
-                except BaseException as error:  # handed to the waiting taker
-                    self._ready.put(error)
-                finally:
-                    with self._lock:
-                        self._making -= 1
+            if job != "make":
+                self._drop(job)
                 continue
-            self._drop(item)
+            try:
+                item = self._make_clone()
+            except BaseException as error:  # handed to the waiting taker
+                item = error
+            with self._changed:
+                self._making -= 1
+                if self._closed and not isinstance(item, BaseException):
+                    self._drops.append(item)
+                else:
+                    self._ready.append(item)
+                self._changed.notify_all()
 
     @staticmethod
     def _drop(clone):
