@@ -586,7 +586,8 @@ class DbtestkitPooledClone(DbtestkitClone):
     def run(self, n):
         samples = {self.key: [], self.wait_key: []}
         pool, = self.database._pools.values()
-        self.ctx.stock.append((pool._ready.qsize(), pool._size))
+        status = pool.status()
+        self.ctx.stock.append((status["ready"], status["size"]))
         for i in range(POOL_WARMUP + POOL_RECORDED):
             whole, waited = self.one()
             if i >= POOL_WARMUP:
@@ -766,7 +767,8 @@ class Context:
             held = {c.name for c in list(dbtestkit.clone._live_clones) if not c.dropped}
             # Not "ready == size": the pool can settle below its size (README,
             # "What the benchmark found"), so wait for no work at all instead.
-            busy = any(p._making or p._work.qsize() for p in pools)
+            statuses = [p.status() for p in pools]
+            busy = any(st["making"] or st["pending_drops"] for st in statuses)
             stray = self.server.mine() - held - self.scratch_names()
             # Twice in a row: a worker may have taken an item off the queue
             # and not yet counted it as making.
@@ -775,9 +777,9 @@ class Context:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError("the clone pool did not settle within %ds: making=%s, "
-                                   "queued=%s, databases not held by anyone: %s"
-                                   % (timeout, [p._making for p in pools],
-                                      [p._work.qsize() for p in pools], sorted(stray)))
+                                   "drops pending=%s, databases not held by anyone: %s"
+                                   % (timeout, [st["making"] for st in statuses],
+                                      [st["pending_drops"] for st in statuses], sorted(stray)))
             time.sleep(0.005)
 
     def scratch_names(self):

@@ -66,6 +66,16 @@ class ClonePool:
                 return
         clone.backend.drop_clone(clone)
 
+    def status(self):
+        """Return how many clones are ready, being made, and waiting to be dropped."""
+        with self._changed:
+            return {
+                "size": self._size,
+                "ready": len(self._ready),
+                "making": self._making,
+                "pending_drops": len(self._drops),
+            }
+
     def close(self):
         """Stop the workers, then drop every prepared and released clone."""
         with self._changed:
