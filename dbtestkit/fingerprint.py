@@ -2,6 +2,8 @@
 
 import functools
 import hashlib
+import os
+import time
 from importlib import metadata as package_metadata
 
 
@@ -40,10 +42,27 @@ def _installed_version(distribution):
         return "not installed"
 
 
+# path -> (stat signature, sha256 of the bytes); see file_digest().
+_digests = {}
+# A file modified this recently may change again within the clock's
+# granularity without its size or mtime changing ("racy" in git's terms).
+RACY_NANOSECONDS = 2_000_000_000
+
+
 def file_parts(labelled_paths):
-    """Return fingerprint parts holding the label and bytes of each file."""
-    parts = []
-    for label, path in labelled_paths:
-        with open(path, "rb") as source:
-            parts.append((f"file:{label}", source.read()))
-    return parts
+    """Return fingerprint parts holding the label and the sha256 of each file's bytes."""
+    return [(f"file:{label}", file_digest(path)) for label, path in labelled_paths]
+
+
+def file_digest(path):
+    """Return the sha256 of a file's bytes, re-read only when its stat says it may have changed."""
+    info = os.stat(path)
+    signature = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_ctime_ns)
+    cached = _digests.get(path)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    with open(path, "rb") as source:
+        digest = hashlib.sha256(source.read()).digest()
+    if time.time_ns() - info.st_mtime_ns > RACY_NANOSECONDS:
+        _digests[path] = (signature, digest)
+    return digest
