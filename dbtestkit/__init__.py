@@ -14,7 +14,11 @@ from dbtestkit.exceptions import (  # noqa: E402
 
 # The unittest layer is imported on first use: a CLI or a pytest fixture that
 # only needs TestDatabase should not pay for importing unittest.
-_LAZY = {"DatabaseTestCase": "dbtestkit.testcase", "GoldenFileTestCase": "dbtestkit.testcase"}
+_LAZY = {
+    "DatabaseTestCase": "dbtestkit.testcase",
+    "GoldenFileTestCase": "dbtestkit.testcase",
+    "MigrationTestCase": "dbtestkit.migration_testcase",
+}
 
 
 def __getattr__(name):
@@ -35,5 +39,6 @@ __all__ = [
     "GoldenMismatch",
     "IsolationBroken",
     "MigrationError",
+    "MigrationTestCase",
     "TestDatabase",
 ]

@@ -2,19 +2,28 @@
 
 Framework-free: each check is a plain function over a ``MigrationRunner``
 that returns when the history is sound and raises ``AssertionError`` with
-titled sections when it is not. ``MigrationTestCase`` is one thin skin over
-them; a pytest fixture or a script can call ``run_check`` directly.
+titled sections when it is not; ``CHECKS`` maps names to them.
+``MigrationTestCase`` is one thin skin over them; a pytest fixture or a
+script can call ``run_check`` directly.
 
-Speed comes from three habits. Databases that start at head are clones of
-the golden, built once per fingerprint. A check that walks the history runs
-env.py *once*: Alembic asks our migration function for its steps lazily, so
-one generator hands it a single step at a time and, between steps, reads the
-schema through the same connection. Schema snapshots re-read only the tables
-whose definition changed since they were last read.
+Where speed comes from:
+
+* The golden *is* an upgrade from an empty database to head, so it answers
+  ``upgrade``, and checks that start at head start from a clone of it (one
+  clone serves the read-only model check and then up/down).
+* A check that walks the history runs env.py once: Alembic asks our
+  migration function for its steps lazily, so one generator hands it a
+  single step at a time and, between steps, reads the schema through the
+  same connection.
+* No-trace upgrades once and downgrades once (2 steps per revision, not the
+  up-down-up of 3), and its snapshots reflect only tables whose definition
+  changed since they were last read; where that test is exact (PostgreSQL)
+  they reflect none until two snapshots disagree.
 """
 
 import contextlib
 import fnmatch
+import gc
 import logging
 import os
 import textwrap
@@ -64,16 +73,13 @@ def single_head_revision(runner):
 
 
 def upgrade(runner):
-    """The history upgrades an empty database from base to head, one revision at a time."""
-    history = runner.history
+    """The history upgrades an empty database from base to head.
 
-    def plan(migrator):
-        for revision in history.revisions:
-            yield from migrator.up(revision)
-        migrator.expect_heads(history.heads)
-
-    with runner.empty_database() as database:
-        runner.walk(database, plan)
+    Building the golden is exactly that upgrade, so the golden answers: it is
+    trusted only for identical migration bytes, env.py, backend and library
+    versions, and built (here, if need be) when anything changed.
+    """
+    runner.golden()
 
 
 def model_definitions_match_ddl(runner):
@@ -95,7 +101,7 @@ def model_definitions_match_ddl(runner):
             )
         yield from ()
 
-    with runner.migrated_database() as database:
+    with runner.migrated_database(read_only=True) as database:
         runner.walk(database, plan)
 
 
@@ -119,36 +125,53 @@ def up_down_consistency(runner):
 
 
 def downgrade_leaves_no_trace(runner):
-    """After upgrade then downgrade of a revision, the schema equals the schema before it."""
+    """After upgrade then downgrade of a revision, the schema equals the schema before it.
+
+    One walk from an empty database: upgrade revision by revision, reading
+    the schema before each upgrade; then downgrade from head revision by
+    revision, comparing the schema after each downgrade with the one read
+    before that revision's upgrade. Where snapshot digests are exact
+    (PostgreSQL) no table is reflected unless two digests differ; should that
+    happen, the walk is done again, reflecting every table that changes.
+    """
     history = runner.history
     protected = runner.protected_revisions()
+    # The floor and its ancestors first, so that the revisions whose
+    # downgrades run are the last ones upgraded (a valid order: the ancestors
+    # of a revision are all ancestors of the floor, or none of it is one).
+    order = ([r for r in history.revisions if r.revision in protected]
+             + [r for r in history.revisions if r.revision not in protected])
 
-    def plan(migrator):
-        before = None
-        for revision in history.revisions:
-            if revision.revision in protected:
-                yield from migrator.up(revision)
-                before = None
-                continue
-            if before is None:
-                before = migrator.snapshot()
+    def plan(migrator, lazy=True):
+        checked = []
+        for revision in order:
+            if revision.revision not in protected:
+                checked.append((revision, migrator.snapshot(lazy)))
             yield from migrator.up(revision)
+        for revision, before in reversed(checked):
             yield from migrator.down(revision)
-            differences = diff_snapshots(before, migrator.snapshot())
+            after = migrator.snapshot(lazy)
+            changed = changed_tables(before, after)
+            if any(name not in before.shapes for name in changed):
+                raise _Rewalk()
+            migrator.reflect(after, changed)
+            differences = diff_snapshots(before, after)
             if differences:
                 raise _failure(
                     f"Revision {history.describe(revision)}: its downgrade does not restore "
                     "the schema its upgrade started from.",
-                    ("Differences after upgrade + downgrade, compared with before the upgrade "
+                    ("Differences after its downgrade, compared with before its upgrade "
                      "(+ left behind, - missing, ~ changed)", "\n".join(differences)),
                     ("Fix", f"Make downgrade() in {history.path_of(revision)} undo exactly "
                             "what upgrade() does."),
                 )
-            yield from migrator.up(revision, again=True)
-            before = migrator.snapshot() if revision is not history.revisions[-1] else None
 
-    with runner.empty_database() as database:
-        runner.walk(database, plan)
+    try:
+        with runner.empty_database() as database:
+            runner.walk(database, plan)
+    except _Rewalk:
+        with runner.empty_database() as database:
+            runner.walk(database, lambda migrator: plan(migrator, lazy=False))
 
 
 # The registry: check name -> function. MigrationTestCase has one test method per entry.
@@ -211,7 +234,7 @@ def _failure(title, *sections):
 class MigrationRunner:
     """One history, its databases, and a way to walk it: what every check runs on."""
 
-    def __init__(self, database, options=None):
+    def __init__(self, database, options=None, keeper=None):
         from dbtestkit.schema import AlembicSchema
 
         if not isinstance(database.schema, AlembicSchema):
@@ -222,6 +245,7 @@ class MigrationRunner:
         self.database = database
         self.options = options or CheckOptions()
         self.project = database.schema.project
+        self.keeper = keeper
 
     @property
     def history(self):
@@ -247,21 +271,40 @@ class MigrationRunner:
         with _empty_database_for(self.database).clone() as clone:
             yield clone
 
-    @contextlib.contextmanager
-    def migrated_database(self):
-        """Yield a clone of the golden at head (without seeds), dropped afterwards."""
+    def golden(self):
+        """Return the TestDatabase whose golden is the history at head, built if need be.
+
+        Its golden holds no seeds: checks start from what the migrations make.
+        A failed build names the revision that broke.
+        """
         database = _unseeded(self.database)
         try:
-            clone = database.clone()
+            database.ensure_golden()
         except MigrationError as error:
             revision = self.history.find(error.revision) if error.revision else None
-            culprit = f"revision {self.history.describe(revision)} failed to upgrade" if revision else "env.py failed"
-            raise _failure(
-                f"The migrations do not reach head ({culprit}), so this check cannot run.",
-                ("Details", str(error)),
-            ) from None
-        with clone:
+            if revision is not None and error.__cause__ is not None:
+                raise self.history.step_failure((revision, "upgrade"), error.__cause__) from None
+            raise _failure(f"The migrations do not upgrade an empty database to head: {error}") from None
+        return database
+
+    @contextlib.contextmanager
+    def migrated_database(self, read_only=False):
+        """Yield a clone of the golden at head (without seeds).
+
+        A ``read_only`` user hands its clone, untouched, to the ``keeper`` for
+        the next check; otherwise the clone is dropped afterwards.
+        """
+        database = self.golden()
+        clone = self.keeper.take() if self.keeper is not None else None
+        if clone is None:
+            clone = database.clone()
+        try:
             yield clone
+        finally:
+            if read_only and self.keeper is not None:
+                self.keeper.keep(clone)
+            else:
+                clone.drop()
 
     def walk(self, database, plan):
         """Run env.py once on ``database`` and apply the steps ``plan(migrator)`` yields."""
@@ -280,14 +323,17 @@ class MigrationRunner:
 
             config = alembic_config(self.project, database.url, connection)
             try:
-                with EnvironmentContext(config, history.script, fn=migration_fn), _quiet_alembic():
+                with EnvironmentContext(config, history.script, fn=migration_fn), _quiet_alembic(), \
+                        _collect_only_new_objects():
                     history.script.run_env()
             except Exception as error:
                 if migrators and migrators[-1].running is not None:
                     raise history.step_failure(migrators[-1].running, error) from None
-                if migrators or isinstance(error, (AssertionError, DbtestkitError)):
-                    # A check's finding, or dbtestkit's own reading of the schema failed.
-                    raise
+                if isinstance(error, (AssertionError, DbtestkitError, _Rewalk)):
+                    # A check's finding (its message says it all): without Alembic's frames.
+                    raise error.with_traceback(None) from None
+                if migrators:
+                    raise  # dbtestkit's own reading of the schema failed: keep the traceback
                 raise _failure(
                     f"env.py ({self.project.script_location / 'env.py'}) failed before any "
                     f"revision ran: {type(error).__name__}: {_first_line(error)}",
@@ -301,37 +347,63 @@ class MigrationRunner:
             )
 
 
+class CloneKeeper:
+    """Holds one untouched clone of the golden between checks (one per test class)."""
+
+    def __init__(self):
+        self._clone = None
+
+    def take(self):
+        """Return the kept clone (now the caller's), or None."""
+        clone, self._clone = self._clone, None
+        return clone
+
+    def keep(self, clone):
+        """Keep ``clone`` for the next check; drop it if one is kept already."""
+        if self._clone is None:
+            self._clone = clone
+        else:
+            clone.drop()
+
+    def close(self):
+        """Drop the kept clone, if any."""
+        clone = self.take()
+        if clone is not None:
+            clone.drop()
+
+
+_unseeded_twins = weakref.WeakKeyDictionary()
+_empty_twins = {}
+
+
 def _unseeded(database):
-    """Return ``database``, or a twin without seeds (checks must start from what migrations make)."""
+    """Return ``database``, or a twin without seeds (checks start from what migrations make)."""
     if not database.seeds:
         return database
-    return _twin(database, "unseeded", lambda project: (
-        {"alembic_config": project.config} if project.config is not None
-        else {"alembic_ini": str(project.ini_path)}
-    ))
+    if database not in _unseeded_twins:
+        project = database.schema.project
+        source = ({"alembic_config": project.config} if project.config is not None
+                  else {"alembic_ini": str(project.ini_path)})
+        _unseeded_twins[database] = _sibling(database, "unseeded", source)
+    return _unseeded_twins[database]
 
 
 def _empty_database_for(database):
     """Return a TestDatabase on the same server and cache whose golden is an empty database."""
     from sqlalchemy import MetaData
 
-    return _twin(database, "empty", lambda project: {"metadata": MetaData()})
+    key = (database.settings.url, str(database.settings.cache_dir))
+    if key not in _empty_twins:
+        _empty_twins[key] = _sibling(database, "empty", {"metadata": MetaData()})
+    return _empty_twins[key]
 
 
-_twins = {}
-
-
-def _twin(database, kind, schema_source):
+def _sibling(database, kind, schema_source):
     from dbtestkit.database import TestDatabase
 
     settings = database.settings
-    key = (kind, settings.url, str(settings.cache_dir), id(database.schema.project))
-    if key not in _twins:
-        _twins[key] = TestDatabase(
-            settings.url, cache_dir=settings.cache_dir, name=f"{database.name}-{kind}", keep=False,
-            **schema_source(database.schema.project),
-        )
-    return _twins[key]
+    return TestDatabase(settings.url, cache_dir=settings.cache_dir, name=f"{database.name}-{kind}",
+                        keep=False, **schema_source)
 
 
 class _DropInfo(logging.Filter):
@@ -352,6 +424,23 @@ def _quiet_alembic():
     finally:
         for logger in loggers:
             logger.removeFilter(quiet)
+
+
+@contextlib.contextmanager
+def _collect_only_new_objects():
+    # A walk allocates hundreds of thousands of short-lived SQLAlchemy objects;
+    # each full collection they trigger would scan the whole heap (models,
+    # loaded revisions, the test suite), a sixth of a walk's time. Frozen
+    # objects are skipped by the collector until unfrozen; new garbage is
+    # still collected. A process that froze objects itself is left alone.
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _first_line(error):
@@ -461,6 +550,7 @@ class Migrator:
         self.options = options
         # The step Alembic is running now, (revision, phase), for failure messages.
         self.running = None
+        self._verified = False
         if self.connection is not injected and not _same_database(self.connection, url):
             from dbtestkit.config import mask_url
 
@@ -494,7 +584,12 @@ class Migrator:
         self.running = running
         yield step
         self.running = None
-        # Alembic applies a step before it asks for the next one; make sure it did.
+        if self._verified:
+            return
+        # Alembic applies a step before it asks for the next one: everything
+        # here relies on that, so make sure of it once (a query per step would
+        # cost a tenth of a walk).
+        self._verified = True
         if (revision_id in self.context.get_current_heads()) != present:
             raise DbtestkitError(
                 f"Alembic did not record the {running[1]} of {revision_id} in the version table "
@@ -506,13 +601,16 @@ class Migrator:
         """Fail unless the version table records exactly ``heads``."""
         actual = tuple(sorted(self.context.get_current_heads()))
         if actual != tuple(sorted(heads)):
-            raise _failure(
-                f"After the walk the database is at {actual or 'base'}, not at head {tuple(sorted(heads))}.",
-            )
+            raise _failure(f"After the walk the database is at {actual or 'base'}, "
+                           f"not at head {tuple(sorted(heads))}.")
 
-    def snapshot(self):
+    def snapshot(self, lazy=False):
         """Read the current schema (only tables changed since the last read are reflected)."""
-        return self.reader.snapshot(self.connection)
+        return self.reader.snapshot(self.connection, lazy)
+
+    def reflect(self, snapshot, names):
+        """Read the shapes of ``names`` into ``snapshot``, taken since the last step."""
+        self.reader.reflect(self.connection, snapshot, names)
 
     def compare_models(self, options):
         """Return ``(readable differences, rendered upgrade)`` between the models and the schema."""
@@ -584,7 +682,8 @@ def describe_diff(item, dialect):
     if kind in ("add_column", "remove_column"):
         column = item[3]
         null = "NULL" if column.nullable else "NOT NULL"
-        return f"{kind} {_qualified(item[1], item[2])}.{column.name} {_type_text(column.type, dialect)} {null}"
+        column_type = _type_text(column.type, dialect)
+        return f"{kind} {_qualified(item[1], item[2])}.{column.name} {column_type} {null}"
     if kind in ("add_index", "remove_index"):
         index = item[1]
         unique = " UNIQUE" if index.unique else ""
@@ -599,7 +698,8 @@ def describe_diff(item, dialect):
     if kind in ("add_constraint", "remove_constraint"):
         constraint = item[1]
         columns = ", ".join(c.name for c in constraint.columns)
-        return f"{kind} {type(constraint).__name__} {constraint.name or '(unnamed)'} ON {constraint.table.fullname} ({columns})"
+        return (f"{kind} {type(constraint).__name__} {constraint.name or '(unnamed)'} "
+                f"ON {constraint.table.fullname} ({columns})")
     if kind.startswith("modify_"):
         _, schema, table, column, _existing, old, new = item
         if kind == "modify_type":
@@ -628,39 +728,65 @@ def _type_text(type_, dialect):
 
 # -- schema snapshots ----------------------------------------------------------------------------
 
-# A query per dialect returning (table, text that changes whenever the table's
-# reflected shape may change), so a snapshot reflects only changed tables.
-# Dialect-specific by nature: it belongs in backends/ as Backend.table_digests().
-TABLE_DIGESTS = {
-    "sqlite": (
-        "SELECT tbl_name, group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), ';') "
+# Per dialect: one query returning (kind, name, text) for every table, view,
+# sequence and enum type of the default schema, and whether a table's text
+# is exact (equal text <=> equal reflected shape, so shapes can be read only
+# when texts differ) or merely a change detector (DDL as written; batch mode
+# rewrites it). Tables with unchanged text are never reflected again.
+# Dialect-specific by nature: this belongs in backends/ as Backend.schema_digests().
+SCHEMA_DIGESTS = {
+    "sqlite": (False, (
+        "SELECT 'table', tbl_name, group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), ';') "
         "FROM (SELECT * FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
-        "AND name NOT LIKE 'sqlite_%' ORDER BY tbl_name, type, name) GROUP BY tbl_name"
-    ),
-    "postgresql": (
-        "SELECT c.relname, md5(concat_ws('|', "
-        "(SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || "
-        "a.attnotnull::text || ' ' || a.attidentity::text || ' ' || a.attgenerated::text || ' ' || "
-        "coalesce(pg_get_expr(d.adbin, d.adrelid), ''), ',' ORDER BY a.attname) "
+        "AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN "
+        "(SELECT name FROM sqlite_master WHERE type = 'view') ORDER BY tbl_name, type, name) "
+        "GROUP BY tbl_name "
+        "UNION ALL SELECT 'view', name, sql FROM sqlite_master WHERE type = 'view'"
+    )),
+    # Raw catalog fields rather than pg_get_*def(): half the cost, and OIDs
+    # that differ where reflection would not only cost a reflection.
+    "postgresql": (True, (
+        "SELECT 'table', c.relname, md5(concat_ws('|', "
+        "(SELECT string_agg(concat_ws(' ', a.attname, a.atttypid, a.atttypmod, a.attcollation, "
+        "a.attnotnull, a.attidentity, a.attgenerated, d.adbin), ',' ORDER BY a.attnum) "
         "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
         "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
-        "(SELECT string_agg(co.conname || ' ' || pg_get_constraintdef(co.oid), ',' ORDER BY co.conname) "
-        "FROM pg_constraint co WHERE co.conrelid = c.oid), "
-        "(SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY 1) "
-        "FROM pg_index i WHERE i.indrelid = c.oid))) "
+        "(SELECT string_agg(concat_ws(' ', co.conname, co.contype, co.conkey, co.confrelid, co.confkey, "
+        "co.confupdtype, co.confdeltype, co.confmatchtype, co.condeferrable, co.condeferred, co.conbin), "
+        "',' ORDER BY co.conname) FROM pg_constraint co WHERE co.conrelid = c.oid), "
+        "(SELECT string_agg(concat_ws(' ', ic.relname, i.indkey, i.indisunique, i.indexprs, i.indpred, "
+        "i.indclass, i.indoption, i.indcollation), ',' ORDER BY ic.relname) "
+        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid))) "
         "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('r', 'p')"
-    ),
+        "AND c.relkind IN ('r', 'p') "
+        "UNION ALL SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'm' THEN 'materialized view' "
+        "ELSE 'view' END, c.relname, CASE c.relkind WHEN 'S' THEN '' ELSE pg_get_viewdef(c.oid) END "
+        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relkind IN ('v', 'm', 'S') "
+        "UNION ALL SELECT 'enum type', t.typname, "
+        "'(' || string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) || ')' "
+        "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
+        "WHERE t.typnamespace = current_schema()::regnamespace GROUP BY t.typname"
+    )),
 }
 
 
 @dataclass
 class Snapshot:
-    """A database schema as comparable plain data."""
+    """A database schema as comparable plain data.
+
+    ``digests``: table -> text that changes when the table changes (None: no
+    such text, the shape is always read); ``shapes``: table -> its items, for
+    the tables read so far; ``others``: (kind, name) -> definition.
+    """
 
     digests: dict
-    tables: dict
+    shapes: dict
     others: dict
+
+
+class _Rewalk(Exception):
+    """A lazily read snapshot lacks a shape it needs: walk again, reading every shape."""
 
 
 class SchemaReader:
@@ -668,7 +794,7 @@ class SchemaReader:
 
     def __init__(self, dialect, always_ignored, ignore_tables):
         self.dialect = dialect
-        self.digest_sql = TABLE_DIGESTS.get(dialect.name)
+        self.exact, self.digest_sql = SCHEMA_DIGESTS.get(dialect.name, (False, None))
         self._always = set(always_ignored)
         self._patterns = tuple(ignore_tables or ())
         self._shapes = {}
@@ -677,27 +803,47 @@ class SchemaReader:
         """Tell whether table ``name`` is left out of every comparison."""
         return name in self._always or any(fnmatch.fnmatchcase(name, p) for p in self._patterns)
 
-    def snapshot(self, connection):
-        """Return the schema of ``connection``'s default schema."""
+    def snapshot(self, connection, lazy=False):
+        """Return the schema of ``connection``'s default schema.
+
+        ``lazy`` (only honoured where digests are exact) reads no table shape;
+        ``reflect`` reads them later, while the database still holds them.
+        """
         from sqlalchemy import inspect
 
-        inspector = inspect(connection)
-        if self.digest_sql:
-            digests = {name: digest for name, digest in connection.exec_driver_sql(self.digest_sql)}
+        if self.digest_sql is None:
+            inspector = inspect(connection)
+            digests = {n: None for n in inspector.get_table_names() if not self.ignored(n)}
+            others = _reflect_others(inspector, self.ignored)
         else:
-            digests = dict.fromkeys(inspector.get_table_names())
-        digests = {name: digest for name, digest in digests.items() if not self.ignored(name)}
-        stale = [n for n, d in digests.items() if d is None or (n, d) not in self._shapes]
-        fresh = _reflect_tables(inspector, stale, self.dialect) if stale else {}
-        tables = {}
+            digests, others = {}, {}
+            for kind, name, text in connection.exec_driver_sql(self.digest_sql):
+                if self.ignored(name):
+                    continue
+                if kind == "table":
+                    digests[name] = text
+                else:
+                    others[(kind, name)] = _squash(text)
+        snapshot = Snapshot(digests, {}, others)
         for name, digest in digests.items():
-            if name in fresh:
-                tables[name] = fresh[name]
-                if digest is not None:
-                    self._shapes[(name, digest)] = fresh[name]
-            else:
-                tables[name] = self._shapes[(name, digest)]
-        return Snapshot(digests, tables, _reflect_others(inspector, self.ignored))
+            if (name, digest) in self._shapes:
+                snapshot.shapes[name] = self._shapes[(name, digest)]
+        if not (lazy and self.exact):
+            self.reflect(connection, snapshot, digests)
+        return snapshot
+
+    def reflect(self, connection, snapshot, names):
+        """Read the shapes of tables ``names`` into ``snapshot`` (the database must still match it)."""
+        from sqlalchemy import inspect
+
+        missing = [name for name in names if name not in snapshot.shapes]
+        if not missing:
+            return
+        for name, shape in _reflect_tables(inspect(connection), missing, self.dialect).items():
+            snapshot.shapes[name] = shape
+            digest = snapshot.digests.get(name)
+            if digest is not None:
+                self._shapes[(name, digest)] = shape
 
 
 def _reflect_tables(inspector, names, dialect):
@@ -708,9 +854,9 @@ def _reflect_tables(inspector, names, dialect):
             return {}
         return {key[1]: value for key, value in found.items()}
 
-    columns, pks, fks = multi("get_multi_columns"), multi("get_multi_pk_constraint"), multi("get_multi_foreign_keys")
-    indexes, uniques = multi("get_multi_indexes"), multi("get_multi_unique_constraints")
-    checks = multi("get_multi_check_constraints")
+    columns, pks = multi("get_multi_columns"), multi("get_multi_pk_constraint")
+    fks, indexes = multi("get_multi_foreign_keys"), multi("get_multi_indexes")
+    uniques, checks = multi("get_multi_unique_constraints"), multi("get_multi_check_constraints")
     shapes = {}
     for name in names:
         items = {}
@@ -730,9 +876,9 @@ def _reflect_tables(inspector, names, dialect):
             options = " ".join(f"{k}={v}" for k, v in sorted((fk.get("options") or {}).items()))
             items[("foreign key", fk.get("name") or text)] = f"{text} {options}".strip()
         for index in indexes.get(name, ()):
-            names_ = index.get("column_names") or []
-            expressions = index.get("expressions") or names_
-            parts = [c if c is not None else e for c, e in zip(names_, expressions)] or expressions
+            column_names = index.get("column_names") or []
+            expressions = index.get("expressions") or column_names
+            parts = [c if c is not None else e for c, e in zip(column_names, expressions)] or expressions
             items[("index", index.get("name") or "")] = (
                 f"({', '.join(map(str, parts))}){' UNIQUE' if index.get('unique') else ''}")
         for unique in uniques.get(name, ()):
@@ -760,10 +906,6 @@ def _reflect_others(inspector, ignored):
                 with contextlib.suppress(NotImplementedError):
                     definition = _squash(inspector.get_view_definition(name))
             others[(kind, name)] = definition
-    get_enums = getattr(inspector, "get_enums", None)
-    if get_enums is not None:
-        for enum in get_enums():
-            others[("enum type", enum["name"])] = f"({', '.join(map(repr, enum['labels']))})"
     return others
 
 
@@ -771,16 +913,25 @@ def _squash(text):
     return " ".join(str(text).split()) if text is not None else ""
 
 
+def changed_tables(before, after):
+    """Return the tables in both snapshots whose definition may differ."""
+    return [name for name in before.digests if name in after.digests
+            and (before.digests[name] is None or before.digests[name] != after.digests[name])]
+
+
 def diff_snapshots(before, after):
-    """Return readable lines: ``+`` only in ``after``, ``-`` only in ``before``, ``~`` changed."""
+    """Return readable lines: ``+`` only in ``after``, ``-`` only in ``before``, ``~`` changed.
+
+    Both snapshots must hold the shapes of ``changed_tables(before, after)``.
+    """
     lines = []
-    for name in sorted(set(before.tables) | set(after.tables)):
-        if name not in after.tables:
+    for name in sorted(set(before.digests) | set(after.digests)):
+        if name not in after.digests:
             lines.append(f"- table {name} (missing)")
-        elif name not in before.tables:
+        elif name not in before.digests:
             lines.append(f"+ table {name} (left behind)")
         elif before.digests[name] is None or before.digests[name] != after.digests[name]:
-            lines += _diff_items(before.tables[name], after.tables[name], f"{name}.")
+            lines += _diff_items(before.shapes[name], after.shapes[name], f"{name}.")
     lines += _diff_items(before.others, after.others, "")
     return lines
 

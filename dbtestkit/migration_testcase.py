@@ -3,7 +3,9 @@
 import unittest
 
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.migration_checks import CheckOptions, MigrationRunner, run_check, select_checks
+from dbtestkit.migration_checks import (
+    CHECKS, CheckOptions, CloneKeeper, MigrationRunner, run_check, select_checks,
+)
 
 # unittest: leave this glue out of failure tracebacks (pytest: __tracebackhide__).
 __unittest = True
@@ -11,18 +13,17 @@ __tracebackhide__ = True
 
 
 class MigrationTestCase(unittest.TestCase):
-    """Checks of an Alembic history, each a ``test_*`` method: subclass it with ``database = DB``.
+    """Checks of an Alembic history, one ``test_<check>`` method each: subclass with ``database = DB``.
 
-    Class attributes: ``database`` (a ``TestDatabase`` built from migrations),
-    ``metadata`` (the models; default: env.py's ``target_metadata``),
-    ``checks`` / ``skip_checks`` (names from ``dbtestkit.migration_checks.CHECKS``),
-    ``ignore_tables`` (names or shell patterns the models do not own) and
-    ``minimum_downgrade_revision`` (downgrades at and below it are not run).
+    Every subclass gets ``test_single_head_revision``, ``test_upgrade``,
+    ``test_model_definitions_match_ddl``, ``test_up_down_consistency`` and
+    ``test_downgrade_leaves_no_trace``. Class attributes: ``database`` (a
+    ``TestDatabase`` built from migrations), ``metadata`` (the models; default:
+    env.py's ``target_metadata``), ``checks`` / ``skip_checks`` (check names),
+    ``ignore_tables`` (names or shell patterns of tables the models do not own)
+    and ``minimum_downgrade_revision`` (downgrades at and below it are not run).
     Override ``include_object`` to leave other objects out of the model comparison.
     """
-
-    # The base class checks nothing; subclasses are collected (pytest, nose2).
-    __test__ = False
 
     database = None
     metadata = None
@@ -33,50 +34,41 @@ class MigrationTestCase(unittest.TestCase):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "__test__" not in cls.__dict__:
-            cls.__test__ = True
         if isinstance(cls.ignore_tables, str):
             raise ConfigurationError(
-                f"{cls.__qualname__}.ignore_tables must be a tuple of table names, "
+                f"{_name(cls)}.ignore_tables must be a tuple of table names, "
                 f"e.g. ({cls.ignore_tables!r},)."
             )
         # Unknown names fail here, when the test module is imported, not in the middle of a run.
-        cls._dbtestkit_selected = select_checks(cls.checks, cls.skip_checks, cls.__qualname__)
+        cls._dbtestkit_selected = select_checks(cls.checks, cls.skip_checks, _name(cls))
+        # The test methods live on subclasses only, so the base class, when a
+        # test module imports it by name, is collected as a class without tests.
+        for check in CHECKS:
+            if not hasattr(cls, f"test_{check}"):
+                setattr(cls, f"test_{check}", _test_method(check))
+
+    @classmethod
+    def tearDownClass(cls):
+        # A read-only check may have left its clone for the next one; nobody needs it now.
+        keeper = cls.__dict__.get("_dbtestkit_keeper")
+        if keeper is not None:
+            cls._dbtestkit_keeper = None
+            keeper.close()
+        super().tearDownClass()
 
     def include_object(self, object, name, type_, reflected, compare_to):
         """Override to leave objects out of ``test_model_definitions_match_ddl`` (Alembic's hook)."""
         return True
 
-    def test_single_head_revision(self):
-        """The history has exactly one head."""
-        self._run("single_head_revision")
-
-    def test_upgrade(self):
-        """The history upgrades an empty database to head."""
-        self._run("upgrade")
-
-    def test_model_definitions_match_ddl(self):
-        """The models match the schema the migrations build."""
-        self._run("model_definitions_match_ddl")
-
-    def test_up_down_consistency(self):
-        """Every revision downgrades and upgrades again."""
-        self._run("up_down_consistency")
-
-    def test_downgrade_leaves_no_trace(self):
-        """Every downgrade restores the schema its upgrade started from."""
-        self._run("downgrade_leaves_no_trace")
-
-    def _run(self, name):
+    def _run_check(self, name):
         cls = type(self)
-        selected = cls.__dict__.get("_dbtestkit_selected", getattr(cls, "_dbtestkit_selected", None))
-        if selected is None:
-            self.skipTest("MigrationTestCase itself checks nothing; subclass it with database = ...")
-        if name not in selected:
+        if name not in cls._dbtestkit_selected:
             if cls.checks is not None and name not in select_checks(cls.checks):
-                self.skipTest(f"{name} is not in {cls.__qualname__}.checks = {cls.checks!r}")
-            self.skipTest(f"{name} is in {cls.__qualname__}.skip_checks")
-        run_check(name, MigrationRunner(self._database(), self._options()))
+                self.skipTest(f"{name} is not in {_name(cls)}.checks = {cls.checks!r}")
+            self.skipTest(f"{name} is in {_name(cls)}.skip_checks")
+        if cls.__dict__.get("_dbtestkit_keeper") is None:
+            cls._dbtestkit_keeper = CloneKeeper()
+        run_check(name, MigrationRunner(self._database(), self._options(), cls._dbtestkit_keeper))
 
     def _database(self):
         from dbtestkit.testcase import _database_of
@@ -91,3 +83,18 @@ class MigrationTestCase(unittest.TestCase):
             include_object=self.include_object if overridden else None,
             minimum_downgrade_revision=self.minimum_downgrade_revision,
         )
+
+
+def _test_method(check):
+    def test(self):
+        self._run_check(check)
+
+    test.__name__ = test.__qualname__ = f"test_{check}"
+    # unittest -v prints the first docstring line next to the test name.
+    test.__doc__ = CHECKS[check].__doc__.strip().splitlines()[0]
+    return test
+
+
+def _name(cls):
+    # A class defined inside a function: "Migrations", not "test_x.<locals>.Migrations".
+    return cls.__qualname__.rpartition("<locals>.")[2]
