@@ -430,7 +430,7 @@ def _quiet_alembic():
 def _collect_only_new_objects():
     # A walk allocates hundreds of thousands of short-lived SQLAlchemy objects;
     # each full collection they trigger would scan the whole heap (models,
-    # loaded revisions, the test suite), a sixth of a walk's time. Frozen
+    # loaded revisions, the test suite): 10-15% of a long walk. Frozen
     # objects are skipped by the collector until unfrozen; new garbage is
     # still collected. A process that froze objects itself is left alone.
     if gc.get_freeze_count():

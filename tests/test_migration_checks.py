@@ -2,10 +2,8 @@
 
 import importlib.util
 import os
-import re
 import shutil
 import tempfile
-import textwrap
 import unittest
 from pathlib import Path
 
@@ -355,16 +353,15 @@ class FrameworkFreeTests(HistoryCase):
 
 SUITE_MODULE = '''\
 import dbtestkit
-from dbtestkit import migration_testcase
 from tests.histories import head_metadata
 
 
-class HealthyMigrations(migration_testcase.MigrationTestCase):
+class HealthyMigrations(dbtestkit.MigrationTestCase):
     database = dbtestkit.TestDatabase(alembic_ini={healthy!r}, cache_dir={cache!r})
     metadata = head_metadata("healthy")
 
 
-class DriftingModels(migration_testcase.MigrationTestCase):
+class DriftingModels(dbtestkit.MigrationTestCase):
     database = dbtestkit.TestDatabase(alembic_ini={drift!r}, cache_dir={cache!r})
     metadata = head_metadata("model_drift")
     checks = ("model_definitions_match_ddl",)
