@@ -35,7 +35,7 @@ sys.path.insert(0, REPO)
 import projectgen  # noqa: E402
 
 import dbtestkit  # noqa: E402
-from dbtestkit import migration_checks  # noqa: E402
+from dbtestkit import migration_checks, migration_history  # noqa: E402
 from dbtestkit.migration_testcase import MigrationTestCase  # noqa: E402
 
 CORE = ("single_head_revision", "upgrade", "model_definitions_match_ddl", "up_down_consistency")
@@ -139,7 +139,7 @@ class Ours:
 
     def start_round(self):
         """A fresh class and a history read again: what one test process pays."""
-        migration_checks._histories.clear()
+        migration_history._histories.clear()
         self.test_class = type("Migrations", (MigrationTestCase,), {
             "database": self.database, "metadata": self.metadata})
 

@@ -22,26 +22,17 @@ Where speed comes from:
 """
 
 import contextlib
-import fnmatch
-import gc
-import logging
-import os
-import textwrap
-import traceback
 import weakref
 from dataclasses import dataclass
 
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
+from dbtestkit.migration_history import (
+    History, Migrator, collect_only_new_objects, failure, first_line, quiet_alembic,
+)
+from dbtestkit.schema_diff import Rewalk, changed_tables, diff_snapshots
 
 # pytest: do not print this module's source in a failed check's traceback; the message says it all.
 __tracebackhide__ = True
-
-# Tables dbtestkit itself writes into goldens and clones (SQLite record, MySQL marker).
-DBTESTKIT_TABLES = ("dbtestkit_golden", "dbtestkit_marker")
-NOT_IMPLEMENTED_HINT = (
-    "If downgrades at and below this revision are intentionally not written, say so: "
-    "minimum_downgrade_revision = {revision!r}."
-)
 
 
 @dataclass
@@ -63,8 +54,8 @@ def single_head_revision(runner):
     if len(history.heads) == 1:
         return
     if not history.heads:
-        raise _failure(f"The history in {history.where} has no revisions at all.")
-    raise _failure(
+        raise failure(f"The history in {history.where} has no revisions at all.")
+    raise failure(
         f"The history has {len(history.heads)} heads; it must have exactly one.",
         ("Heads", "\n".join(history.describe(history.script.get_revision(h)) for h in history.heads)),
         ("Fix", "Merge them into one head with\n"
@@ -88,7 +79,7 @@ def model_definitions_match_ddl(runner):
     def plan(migrator):
         differences, rendered = migrator.compare_models(runner.options)
         if differences:
-            raise _failure(
+            raise failure(
                 "The models do not match the schema the migrations build "
                 f"({len(differences)} difference{'s' if len(differences) > 1 else ''}).",
                 ("Differences (what autogenerate would change in the migrated database)",
@@ -153,11 +144,11 @@ def downgrade_leaves_no_trace(runner):
             after = migrator.snapshot(lazy)
             changed = changed_tables(before, after)
             if any(name not in before.shapes for name in changed):
-                raise _Rewalk()
+                raise Rewalk()
             migrator.reflect(after, changed)
             differences = diff_snapshots(before, after)
             if differences:
-                raise _failure(
+                raise failure(
                     f"Revision {history.describe(revision)}: its downgrade does not restore "
                     "the schema its upgrade started from.",
                     ("Differences after its downgrade, compared with before its upgrade "
@@ -169,7 +160,7 @@ def downgrade_leaves_no_trace(runner):
     try:
         with runner.empty_database() as database:
             runner.walk(database, plan)
-    except _Rewalk:
+    except Rewalk:
         with runner.empty_database() as database:
             runner.walk(database, lambda migrator: plan(migrator, lazy=False))
 
@@ -219,13 +210,6 @@ def run_check(name, runner):
     if name not in CHECKS:
         raise ConfigurationError(f"Unknown check {name!r}; valid checks: {', '.join(CHECKS)}.")
     CHECKS[name](runner)
-
-
-def _failure(title, *sections):
-    lines = [title]
-    for heading, body in sections:
-        lines += ["", f"{heading}:", textwrap.indent(body.rstrip(), "    ")]
-    return AssertionError("\n".join(lines))
 
 
 # -- the runner -----------------------------------------------------------------------------------
@@ -284,7 +268,7 @@ class MigrationRunner:
             revision = self.history.find(error.revision) if error.revision else None
             if revision is not None and error.__cause__ is not None:
                 raise self.history.step_failure((revision, "upgrade"), error.__cause__) from None
-            raise _failure(f"The migrations do not upgrade an empty database to head: {error}") from None
+            raise failure(f"The migrations do not upgrade an empty database to head: {error}") from None
         return database
 
     @contextlib.contextmanager
@@ -323,20 +307,20 @@ class MigrationRunner:
 
             config = alembic_config(self.project, database.url, connection)
             try:
-                with EnvironmentContext(config, history.script, fn=migration_fn), _quiet_alembic(), \
-                        _collect_only_new_objects():
+                with EnvironmentContext(config, history.script, fn=migration_fn), quiet_alembic(), \
+                        collect_only_new_objects():
                     history.script.run_env()
             except Exception as error:
                 if migrators and migrators[-1].running is not None:
                     raise history.step_failure(migrators[-1].running, error) from None
-                if isinstance(error, (AssertionError, DbtestkitError, _Rewalk)):
+                if isinstance(error, (AssertionError, DbtestkitError, Rewalk)):
                     # A check's finding (its message says it all): without Alembic's frames.
                     raise error.with_traceback(None) from None
                 if migrators:
                     raise  # dbtestkit's own reading of the schema failed: keep the traceback
-                raise _failure(
+                raise failure(
                     f"env.py ({self.project.script_location / 'env.py'}) failed before any "
-                    f"revision ran: {type(error).__name__}: {_first_line(error)}",
+                    f"revision ran: {type(error).__name__}: {first_line(error)}",
                     ("Error", str(error)),
                 ) from None
         if not migrators:
@@ -404,547 +388,3 @@ def _sibling(database, kind, schema_source):
     settings = database.settings
     return TestDatabase(settings.url, cache_dir=settings.cache_dir, name=f"{database.name}-{kind}",
                         keep=False, **schema_source)
-
-
-class _DropInfo(logging.Filter):
-    def filter(self, record):
-        return record.levelno >= logging.WARNING
-
-
-@contextlib.contextmanager
-def _quiet_alembic():
-    # One "Running upgrade" line per step would bury the test report; a filter
-    # survives env.py's fileConfig(), which resets levels of existing loggers.
-    loggers = [logging.getLogger(name) for name in ("alembic.runtime.migration", "alembic.runtime.plugins")]
-    quiet = _DropInfo()
-    for logger in loggers:
-        logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(quiet)
-
-
-@contextlib.contextmanager
-def _collect_only_new_objects():
-    # A walk allocates hundreds of thousands of short-lived SQLAlchemy objects;
-    # each full collection they trigger would scan the whole heap (models,
-    # loaded revisions, the test suite): 10-15% of a long walk. Frozen
-    # objects are skipped by the collector until unfrozen; new garbage is
-    # still collected. A process that froze objects itself is left alone.
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
-# -- the history ---------------------------------------------------------------------------------
-
-
-_histories = weakref.WeakKeyDictionary()
-
-
-class History:
-    """An Alembic history loaded once: revisions in upgrade order, heads, readable names."""
-
-    def __init__(self, project):
-        from dbtestkit.migrations import alembic_config, script_directory
-
-        self.project = project
-        self.root = project.ini_path.parent if project.ini_path else project.script_location.parent
-        self.where = str(project.ini_path or project.script_location)
-        self.script = script_directory(alembic_config(project, "sqlite://"))
-        try:
-            self.revisions = list(reversed(list(self.script.walk_revisions("base", "heads"))))
-            self.heads = tuple(self.script.get_heads())
-        except Exception as error:
-            raise MigrationError(
-                f"Alembic cannot read the history in {self.where}: {type(error).__name__}: {error}"
-            ) from error
-
-    @classmethod
-    def of(cls, project):
-        """Return the history of ``project``, loading it on first use."""
-        if project not in _histories:
-            _histories[project] = cls(project)
-        return _histories[project]
-
-    def find(self, name):
-        """Return the revision whose id or file label is ``name``, or None."""
-        for revision in self.revisions:
-            if name in (revision.revision, self.label(revision)):
-                return revision
-        return None
-
-    def label(self, revision):
-        """Return the file name of ``revision`` without ``.py``."""
-        from dbtestkit.migrations import revision_label
-
-        return revision_label(revision)
-
-    def path_of(self, revision):
-        """Return the revision's file, relative to the project folder when inside it."""
-        path = os.path.abspath(revision.path)
-        relative = os.path.relpath(path, self.root)
-        return path if relative.startswith("..") else relative
-
-    def describe(self, revision):
-        """Return ``label (path)``, how failures name a revision."""
-        return f"{self.label(revision)} ({self.path_of(revision)})"
-
-    def summary(self):
-        """Return the first and last revision ids, for error messages."""
-        if not self.revisions:
-            return "none"
-        ids = [r.revision for r in self.revisions]
-        return ", ".join(ids) if len(ids) <= 6 else f"{', '.join(ids[:3])}, …, {', '.join(ids[-2:])}"
-
-    def step_failure(self, step, error):
-        """Return the AssertionError for ``error`` raised while ``step`` ran."""
-        revision, phase = step
-        sections = []
-        location = _location(error, revision.path)
-        if location:
-            sections.append(("Where", f"{self.path_of(revision)}, {location}"))
-        details = str(error).strip().splitlines()[1:]
-        if details:
-            sections.append(("Details", "\n".join(details)))
-        if isinstance(error, NotImplementedError) and phase == "downgrade":
-            sections.append(("Fix", NOT_IMPLEMENTED_HINT.format(revision=revision.revision)))
-        return _failure(
-            f"Revision {self.describe(revision)} failed to {phase}: "
-            f"{type(error).__name__}: {_first_line(error)}",
-            *sections,
-        )
-
-
-def _location(error, path):
-    target = os.path.realpath(path)
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.realpath(f.filename) == target]
-    if not frames:
-        return None
-    frame = frames[-1]
-    return f"line {frame.lineno}, in {frame.name}: {(frame.line or '').strip()}"
-
-
-# -- inside one env.py run ------------------------------------------------------------------------
-
-
-class Migrator:
-    """Applies single steps, reads the schema and compares models, inside one env.py run."""
-
-    def __init__(self, history, context, injected, url, options):
-        self.history = history
-        self.context = context
-        self.connection = context.connection
-        self.options = options
-        # The step Alembic is running now, (revision, phase), for failure messages.
-        self.running = None
-        self._verified = False
-        if self.connection is not injected and not _same_database(self.connection, url):
-            from dbtestkit.config import mask_url
-
-            raise DbtestkitError(
-                f"env.py ({history.project.script_location / 'env.py'}) configured a connection "
-                f"to {mask_url(str(self.connection.engine.url))}, not to the database dbtestkit "
-                f"handed it ({mask_url(url)}); nothing was migrated. Make env.py use "
-                "config.attributes['connection'] when it is set, or build its engine from "
-                "config.get_main_option('sqlalchemy.url')."
-            )
-        version_table = context.opts.get("version_table") or "alembic_version"
-        self.reader = SchemaReader(self.connection.dialect, {version_table, *DBTESTKIT_TABLES},
-                                   options.ignore_tables)
-
-    def up(self, revision, again=False):
-        """Yield the upgrade step of ``revision`` to Alembic; resume once it is applied."""
-        from alembic.runtime.migration import MigrationStep
-
-        phase = "upgrade again after its downgrade" if again else "upgrade"
-        yield from self._step(MigrationStep.upgrade_from_script(
-            self.history.script.revision_map, revision), (revision, phase), revision.revision, True)
-
-    def down(self, revision):
-        """Yield the downgrade step of ``revision`` to Alembic; resume once it is applied."""
-        from alembic.runtime.migration import MigrationStep
-
-        yield from self._step(MigrationStep.downgrade_from_script(
-            self.history.script.revision_map, revision), (revision, "downgrade"), revision.revision, False)
-
-    def _step(self, step, running, revision_id, present):
-        self.running = running
-        yield step
-        self.running = None
-        if self._verified:
-            return
-        # Alembic applies a step before it asks for the next one: everything
-        # here relies on that, so make sure of it once (a query per step would
-        # cost a tenth of a walk).
-        self._verified = True
-        if (revision_id in self.context.get_current_heads()) != present:
-            raise DbtestkitError(
-                f"Alembic did not record the {running[1]} of {revision_id} in the version table "
-                "before asking for the next step; this Alembic version does not run steps one "
-                "at a time, which the migration checks rely on. Please report it."
-            )
-
-    def expect_heads(self, heads):
-        """Fail unless the version table records exactly ``heads``."""
-        actual = tuple(sorted(self.context.get_current_heads()))
-        if actual != tuple(sorted(heads)):
-            raise _failure(f"After the walk the database is at {actual or 'base'}, "
-                           f"not at head {tuple(sorted(heads))}.")
-
-    def snapshot(self, lazy=False):
-        """Read the current schema (only tables changed since the last read are reflected)."""
-        return self.reader.snapshot(self.connection, lazy)
-
-    def reflect(self, snapshot, names):
-        """Read the shapes of ``names`` into ``snapshot``, taken since the last step."""
-        self.reader.reflect(self.connection, snapshot, names)
-
-    def compare_models(self, options):
-        """Return ``(readable differences, rendered upgrade)`` between the models and the schema."""
-        from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
-        from alembic.runtime.migration import MigrationContext
-
-        env_opts = self.context.opts
-        metadata = options.metadata if options.metadata is not None else env_opts.get("target_metadata")
-        if metadata is None:
-            raise ConfigurationError(
-                "model_definitions_match_ddl has no models to compare: set `metadata = "
-                "Base.metadata` on the test class, or target_metadata in env.py "
-                f"({self.history.project.script_location / 'env.py'})."
-            )
-        opts = {key: value for key, value in env_opts.items() if key != "fn"}
-        opts["target_metadata"] = metadata
-        opts["include_object"] = self._include_object(env_opts.get("include_object"), options)
-        opts.setdefault("compare_type", True)
-        # Server defaults compare as text ("0" vs "'0'::integer") and are the
-        # main source of false positives; env.py may still ask for them.
-        opts.setdefault("compare_server_default", False)
-        context = MigrationContext.configure(self.connection, opts=opts)
-        diffs = compare_metadata(context, metadata)
-        if not diffs:
-            return [], ""
-        lines = [describe_diff(item, self.connection.dialect) for item in _flatten(diffs)]
-        code = render_python_code(produce_migrations(context, metadata).upgrade_ops)
-        # Drop Alembic's "# ### commands auto generated" banner lines and their odd indentation.
-        code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("# ###"))
-        return lines, textwrap.dedent(code)
-
-    def _include_object(self, env_hook, options):
-        ignored = self.reader.ignored
-
-        def include_object(obj, name, type_, reflected, compare_to):
-            if type_ == "table" and ignored(name):
-                return False
-            if env_hook is not None and not env_hook(obj, name, type_, reflected, compare_to):
-                return False
-            if options.include_object is not None:
-                return bool(options.include_object(obj, name, type_, reflected, compare_to))
-            return True
-
-        return include_object
-
-
-def _same_database(connection, url):
-    from sqlalchemy.engine import make_url
-
-    mine, theirs = make_url(url), connection.engine.url
-    return (mine.get_backend_name(), mine.host, mine.port, mine.database) == (
-        theirs.get_backend_name(), theirs.host, theirs.port, theirs.database)
-
-
-def _flatten(diffs):
-    for item in diffs:
-        # Column modifications come as lists of tuples, one per changed attribute.
-        if isinstance(item, list):
-            yield from item
-        else:
-            yield item
-
-
-def describe_diff(item, dialect):
-    """Render one autogenerate difference as a line, e.g. ``remove_column authors.legacy_id``."""
-    kind = item[0]
-    if kind in ("add_table", "remove_table"):
-        return f"{kind} {item[1].fullname}"
-    if kind in ("add_column", "remove_column"):
-        column = item[3]
-        null = "NULL" if column.nullable else "NOT NULL"
-        column_type = _type_text(column.type, dialect)
-        return f"{kind} {_qualified(item[1], item[2])}.{column.name} {column_type} {null}"
-    if kind in ("add_index", "remove_index"):
-        index = item[1]
-        unique = " UNIQUE" if index.unique else ""
-        columns = ", ".join(getattr(c, "name", str(c)) for c in index.expressions)
-        return f"{kind} {index.name} ON {index.table.fullname} ({columns}){unique}"
-    if kind in ("add_fk", "remove_fk"):
-        fk = item[1]
-        target = fk.elements[0].target_fullname.rsplit(".", 1)[0] if fk.elements else "?"
-        referred = ", ".join(e.target_fullname.rsplit(".", 1)[1] for e in fk.elements)
-        return (f"{kind} {fk.name or '(unnamed)'} ON {fk.parent.fullname} "
-                f"({', '.join(fk.column_keys)}) -> {target} ({referred})")
-    if kind in ("add_constraint", "remove_constraint"):
-        constraint = item[1]
-        columns = ", ".join(c.name for c in constraint.columns)
-        return (f"{kind} {type(constraint).__name__} {constraint.name or '(unnamed)'} "
-                f"ON {constraint.table.fullname} ({columns})")
-    if kind.startswith("modify_"):
-        _, schema, table, column, _existing, old, new = item
-        if kind == "modify_type":
-            old, new = _type_text(old, dialect), _type_text(new, dialect)
-        else:
-            old, new = _text(old), _text(new)
-        return f"{kind} {_qualified(schema, table)}.{column}: {old} -> {new}"
-    return " ".join(str(part) for part in item)
-
-
-def _qualified(schema, name):
-    return f"{schema}.{name}" if schema else name
-
-
-def _text(value):
-    arg = getattr(value, "arg", value)
-    return str(getattr(arg, "text", arg))
-
-
-def _type_text(type_, dialect):
-    try:
-        return str(type_.compile(dialect=dialect))
-    except Exception:
-        return repr(type_)
-
-
-# -- schema snapshots ----------------------------------------------------------------------------
-
-# Per dialect: one query returning (kind, name, text) for every table, view,
-# sequence and enum type of the default schema, and whether a table's text
-# is exact (equal text <=> equal reflected shape, so shapes can be read only
-# when texts differ) or merely a change detector (DDL as written; batch mode
-# rewrites it). Tables with unchanged text are never reflected again.
-# Dialect-specific by nature: this belongs in backends/ as Backend.schema_digests().
-SCHEMA_DIGESTS = {
-    "sqlite": (False, (
-        "SELECT 'table', tbl_name, group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), ';') "
-        "FROM (SELECT * FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
-        "AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN "
-        "(SELECT name FROM sqlite_master WHERE type = 'view') ORDER BY tbl_name, type, name) "
-        "GROUP BY tbl_name "
-        "UNION ALL SELECT 'view', name, sql FROM sqlite_master WHERE type = 'view'"
-    )),
-    # Raw catalog fields rather than pg_get_*def(): half the cost, and OIDs
-    # that differ where reflection would not only cost a reflection.
-    "postgresql": (True, (
-        "SELECT 'table', c.relname, md5(concat_ws('|', "
-        "(SELECT string_agg(concat_ws(' ', a.attname, a.atttypid, a.atttypmod, a.attcollation, "
-        "a.attnotnull, a.attidentity, a.attgenerated, d.adbin), ',' ORDER BY a.attnum) "
-        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-        "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
-        "(SELECT string_agg(concat_ws(' ', co.conname, co.contype, co.conkey, co.confrelid, co.confkey, "
-        "co.confupdtype, co.confdeltype, co.confmatchtype, co.condeferrable, co.condeferred, co.conbin), "
-        "',' ORDER BY co.conname) FROM pg_constraint co WHERE co.conrelid = c.oid), "
-        "(SELECT string_agg(concat_ws(' ', ic.relname, i.indkey, i.indisunique, i.indexprs, i.indpred, "
-        "i.indclass, i.indoption, i.indcollation), ',' ORDER BY ic.relname) "
-        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid))) "
-        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('r', 'p') "
-        "UNION ALL SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'm' THEN 'materialized view' "
-        "ELSE 'view' END, c.relname, CASE c.relkind WHEN 'S' THEN '' ELSE pg_get_viewdef(c.oid) END "
-        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('v', 'm', 'S') "
-        "UNION ALL SELECT 'enum type', t.typname, "
-        "'(' || string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) || ')' "
-        "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
-        "WHERE t.typnamespace = current_schema()::regnamespace GROUP BY t.typname"
-    )),
-}
-
-
-@dataclass
-class Snapshot:
-    """A database schema as comparable plain data.
-
-    ``digests``: table -> text that changes when the table changes (None: no
-    such text, the shape is always read); ``shapes``: table -> its items, for
-    the tables read so far; ``others``: (kind, name) -> definition.
-    """
-
-    digests: dict
-    shapes: dict
-    others: dict
-
-
-class _Rewalk(Exception):
-    """A lazily read snapshot lacks a shape it needs: walk again, reading every shape."""
-
-
-class SchemaReader:
-    """Reads schemas as snapshots; a table is reflected again only when its definition changed."""
-
-    def __init__(self, dialect, always_ignored, ignore_tables):
-        self.dialect = dialect
-        self.exact, self.digest_sql = SCHEMA_DIGESTS.get(dialect.name, (False, None))
-        self._always = set(always_ignored)
-        self._patterns = tuple(ignore_tables or ())
-        self._shapes = {}
-
-    def ignored(self, name):
-        """Tell whether table ``name`` is left out of every comparison."""
-        return name in self._always or any(fnmatch.fnmatchcase(name, p) for p in self._patterns)
-
-    def snapshot(self, connection, lazy=False):
-        """Return the schema of ``connection``'s default schema.
-
-        ``lazy`` (only honoured where digests are exact) reads no table shape;
-        ``reflect`` reads them later, while the database still holds them.
-        """
-        from sqlalchemy import inspect
-
-        if self.digest_sql is None:
-            inspector = inspect(connection)
-            digests = {n: None for n in inspector.get_table_names() if not self.ignored(n)}
-            others = _reflect_others(inspector, self.ignored)
-        else:
-            digests, others = {}, {}
-            for kind, name, text in connection.exec_driver_sql(self.digest_sql):
-                if self.ignored(name):
-                    continue
-                if kind == "table":
-                    digests[name] = text
-                else:
-                    others[(kind, name)] = _squash(text)
-        snapshot = Snapshot(digests, {}, others)
-        for name, digest in digests.items():
-            if (name, digest) in self._shapes:
-                snapshot.shapes[name] = self._shapes[(name, digest)]
-        if not (lazy and self.exact):
-            self.reflect(connection, snapshot, digests)
-        return snapshot
-
-    def reflect(self, connection, snapshot, names):
-        """Read the shapes of tables ``names`` into ``snapshot`` (the database must still match it)."""
-        from sqlalchemy import inspect
-
-        missing = [name for name in names if name not in snapshot.shapes]
-        if not missing:
-            return
-        for name, shape in _reflect_tables(inspect(connection), missing, self.dialect).items():
-            snapshot.shapes[name] = shape
-            digest = snapshot.digests.get(name)
-            if digest is not None:
-                self._shapes[(name, digest)] = shape
-
-
-def _reflect_tables(inspector, names, dialect):
-    def multi(method):
-        try:
-            found = getattr(inspector, method)(filter_names=names)
-        except NotImplementedError:
-            return {}
-        return {key[1]: value for key, value in found.items()}
-
-    columns, pks = multi("get_multi_columns"), multi("get_multi_pk_constraint")
-    fks, indexes = multi("get_multi_foreign_keys"), multi("get_multi_indexes")
-    uniques, checks = multi("get_multi_unique_constraints"), multi("get_multi_check_constraints")
-    shapes = {}
-    for name in names:
-        items = {}
-        for column in columns.get(name, ()):
-            computed = (column.get("computed") or {}).get("sqltext")
-            items[("column", column["name"])] = " ".join(filter(None, [
-                _type_text(column["type"], dialect), "NULL" if column["nullable"] else "NOT NULL",
-                f"DEFAULT {_squash(column.get('default'))}" if column.get("default") is not None else "",
-                f"GENERATED AS ({_squash(computed)})" if computed is not None else "",
-            ]))
-        pk = pks.get(name) or {}
-        if pk.get("constrained_columns"):
-            items[("primary key", pk.get("name") or "")] = f"({', '.join(pk['constrained_columns'])})"
-        for fk in fks.get(name, ()):
-            text = (f"({', '.join(fk['constrained_columns'])}) -> {fk['referred_table']} "
-                    f"({', '.join(fk['referred_columns'])})")
-            options = " ".join(f"{k}={v}" for k, v in sorted((fk.get("options") or {}).items()))
-            items[("foreign key", fk.get("name") or text)] = f"{text} {options}".strip()
-        for index in indexes.get(name, ()):
-            column_names = index.get("column_names") or []
-            expressions = index.get("expressions") or column_names
-            parts = [c if c is not None else e for c, e in zip(column_names, expressions)] or expressions
-            items[("index", index.get("name") or "")] = (
-                f"({', '.join(map(str, parts))}){' UNIQUE' if index.get('unique') else ''}")
-        for unique in uniques.get(name, ()):
-            text = f"({', '.join(unique['column_names'])})"
-            items[("unique constraint", unique.get("name") or text)] = text
-        for check in checks.get(name, ()):
-            text = _squash(check.get("sqltext"))
-            items[("check constraint", check.get("name") or text)] = text
-        shapes[name] = items
-    return shapes
-
-
-def _reflect_others(inspector, ignored):
-    others = {}
-    for kind, method in (("view", "get_view_names"), ("sequence", "get_sequence_names")):
-        try:
-            names = getattr(inspector, method)()
-        except NotImplementedError:
-            continue
-        for name in names:
-            if ignored(name):
-                continue
-            definition = ""
-            if kind == "view":
-                with contextlib.suppress(NotImplementedError):
-                    definition = _squash(inspector.get_view_definition(name))
-            others[(kind, name)] = definition
-    return others
-
-
-def _squash(text):
-    return " ".join(str(text).split()) if text is not None else ""
-
-
-def changed_tables(before, after):
-    """Return the tables in both snapshots whose definition may differ."""
-    return [name for name in before.digests if name in after.digests
-            and (before.digests[name] is None or before.digests[name] != after.digests[name])]
-
-
-def diff_snapshots(before, after):
-    """Return readable lines: ``+`` only in ``after``, ``-`` only in ``before``, ``~`` changed.
-
-    Both snapshots must hold the shapes of ``changed_tables(before, after)``.
-    """
-    lines = []
-    for name in sorted(set(before.digests) | set(after.digests)):
-        if name not in after.digests:
-            lines.append(f"- table {name} (missing)")
-        elif name not in before.digests:
-            lines.append(f"+ table {name} (left behind)")
-        elif before.digests[name] is None or before.digests[name] != after.digests[name]:
-            lines += _diff_items(before.shapes[name], after.shapes[name], f"{name}.")
-    lines += _diff_items(before.others, after.others, "")
-    return lines
-
-
-def _diff_items(before, after, prefix):
-    lines = []
-    for key in sorted(set(before) | set(after)):
-        kind, name = key
-        label = f"{kind} {prefix}{name}" if name else f"{kind} of {prefix.rstrip('.')}"
-        if key not in after:
-            lines.append(f"- {label} {before[key]}".rstrip())
-        elif key not in before:
-            lines.append(f"+ {label} {after[key]}".rstrip())
-        elif before[key] != after[key]:
-            lines.append(f"~ {label}: {before[key]} -> {after[key]}")
-    return lines
