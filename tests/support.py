@@ -297,3 +297,34 @@ def _connection_problem(url, timeout=2):
     finally:
         engine.dispose()
     return None
+
+
+# A child process for the concurrency tests: args URL ("" = the default) ALEMBIC_INI CACHE_DIR
+# [GO]. It prints one JSON line: whether it built the golden and what a clone of it holds.
+# With GO it touches GO.ready-<pid> and waits for GO to exist, so several children start together.
+ENSURE_AND_READ = textwrap.dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    import dbtestkit
+    from sqlalchemy import inspect, text
+
+    url, ini, cache = sys.argv[1:4]
+    go = sys.argv[4] if len(sys.argv) > 4 else None
+    database = dbtestkit.TestDatabase(url or None, alembic_ini=ini, cache_dir=cache)
+    database.fingerprint()  # connects to a server before the start line
+    if go:
+        Path(go + ".ready-" + str(os.getpid())).touch()
+        while not os.path.exists(go):
+            time.sleep(0.005)
+    golden = database.ensure_golden()
+    with database.clone() as clone, clone.engine.connect() as connection:
+        report = {
+            "built": golden.built,
+            "fingerprint": golden.fingerprint,
+            "clone": clone.name,
+            "tables": sorted(inspect(connection).get_table_names()),
+            "heads": connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
+            "authors": connection.execute(text("SELECT name FROM author ORDER BY id")).scalars().all(),
+        }
+    print(json.dumps(report))
+""")

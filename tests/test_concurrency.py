@@ -10,33 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from tests.support import REPO, TempProjectCase, run_python
-
-# Prints one JSON line: whether this process built the golden and what a clone of it holds.
-ENSURE_AND_READ = textwrap.dedent("""
-    import json, os, sys, time
-    from pathlib import Path
-    import dbtestkit
-    from sqlalchemy import inspect, text
-
-    ini, cache, go = sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None
-    database = dbtestkit.TestDatabase(alembic_ini=ini, cache_dir=cache)
-    if go:
-        Path(go + ".ready-" + str(os.getpid())).touch()
-        while not os.path.exists(go):
-            time.sleep(0.005)
-    golden = database.ensure_golden()
-    with database.clone() as clone, clone.engine.connect() as connection:
-        report = {
-            "built": golden.built,
-            "fingerprint": golden.fingerprint,
-            "tables": sorted(inspect(connection).get_table_names()),
-            "heads": connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
-            "authors": connection.execute(text("SELECT name FROM author ORDER BY id")).scalars().all(),
-        }
-    print(json.dumps(report))
-""")
-
+from tests.support import ENSURE_AND_READ, REPO, TempProjectCase, run_python
 
 def child_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBTESTKIT_")}
@@ -76,7 +50,7 @@ class ConcurrencyCase(TempProjectCase):
 
     def ensure_in_new_process(self, cache=None):
         result = run_python(
-            ["-c", ENSURE_AND_READ, str(self.ini), str(cache or self.cache_dir)], cwd=self.tmp,
+            ["-c", ENSURE_AND_READ, "", str(self.ini), str(cache or self.cache_dir)], cwd=self.tmp,
         )
         self.assertEqual(result.returncode, 0, result.stderr)
         return json.loads(result.stdout)
@@ -105,7 +79,7 @@ class ColdStartTest(ConcurrencyCase):
         """Start the children, release them at once, return their reports."""
         go = self.tmp / "go"
         children = [
-            start_python(["-c", ENSURE_AND_READ, str(self.ini), str(self.cache_dir), str(go)], self.tmp)
+            start_python(["-c", ENSURE_AND_READ, "", str(self.ini), str(self.cache_dir), str(go)], self.tmp)
             for _ in range(self.processes)
         ]
         for child in children:
@@ -164,7 +138,7 @@ class KilledBuildTest(ConcurrencyCase):
     def test_build_killed_mid_migration_is_rebuilt_by_next_process(self):
         marker = self.tmp / "marker"
         child = start_python(
-            ["-c", ENSURE_AND_READ, str(self.ini), str(self.cache_dir)], self.tmp,
+            ["-c", ENSURE_AND_READ, "", str(self.ini), str(self.cache_dir)], self.tmp,
             KILLTEST_MARKER=str(marker),
         )
         self.addCleanup(self.kill, child)
@@ -182,7 +156,7 @@ class KilledBuildTest(ConcurrencyCase):
     def test_killed_builder_does_not_hold_the_lock(self):
         marker = self.tmp / "marker"
         child = start_python(
-            ["-c", ENSURE_AND_READ, str(self.ini), str(self.cache_dir)], self.tmp,
+            ["-c", ENSURE_AND_READ, "", str(self.ini), str(self.cache_dir)], self.tmp,
             KILLTEST_MARKER=str(marker),
         )
         self.addCleanup(self.kill, child)
@@ -203,7 +177,7 @@ class KilledAtAnyMomentTest(ConcurrencyCase):
         for delay in self.delays:
             with self.subTest(kill_after=delay):
                 cache = self.tmp / f"cache-{delay}"
-                child = start_python(["-c", ENSURE_AND_READ, str(self.ini), str(cache)], self.tmp)
+                child = start_python(["-c", ENSURE_AND_READ, "", str(self.ini), str(cache)], self.tmp)
                 self.addCleanup(self.kill, child)
                 time.sleep(delay)
                 self.kill(child)

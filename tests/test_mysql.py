@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 
 import dbtestkit
 from tests.support import (
-    DEFAULT_REVISIONS, REPO, TempProjectCase, server_url, skip_or_fail, write_project,
+    DEFAULT_REVISIONS, ENSURE_AND_READ, REPO, TempProjectCase, server_url, skip_or_fail, write_project,
 )
 
 MARKER_TABLE = "dbtestkit_marker"
@@ -947,32 +947,6 @@ def _quiet_close(connection):
 
 
 # -- 7: processes building together, and killed builders ----------------------------------------
-
-ENSURE_AND_READ = textwrap.dedent("""
-    import json, os, sys, time
-    from pathlib import Path
-    import dbtestkit
-    from sqlalchemy import inspect, text
-
-    url, ini, cache = sys.argv[1:4]
-    go = sys.argv[4] if len(sys.argv) > 4 else None
-    database = dbtestkit.TestDatabase(url, alembic_ini=ini, cache_dir=cache)
-    database.fingerprint()  # connected before the start line
-    if go:
-        Path(go + ".ready-" + str(os.getpid())).touch()
-        while not os.path.exists(go):
-            time.sleep(0.005)
-    golden = database.ensure_golden()
-    with database.clone() as clone, clone.engine.connect() as connection:
-        report = {
-            "built": golden.built,
-            "fingerprint": golden.fingerprint,
-            "tables": sorted(inspect(connection).get_table_names()),
-            "heads": connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
-            "authors": connection.execute(text("SELECT name FROM author ORDER BY id")).scalars().all(),
-        }
-    print(json.dumps(report))
-""")
 
 AUTHOR = ("0001", "create author", (
     'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True), '

@@ -31,7 +31,9 @@ import dbtestkit
 from dbtestkit.backends.base import process_tag
 from dbtestkit.clone_pool import ClonePool
 from tests import support
-from tests.support import CONNECTION_ENV_PY, DEFAULT_REVISIONS, REPO, TempProjectCase, run_python
+from tests.support import (
+    CONNECTION_ENV_PY, DEFAULT_REVISIONS, ENSURE_AND_READ, REPO, TempProjectCase, run_python,
+)
 
 HEAD = "0004"
 SEEDED_AUTHOR = "Ursula K. Le Guin"
@@ -672,31 +674,6 @@ class ClonesTest(PostgresCase):
 
 
 # -- 7. several processes, and kills -----------------------------------------------------------
-
-ENSURE_AND_READ = textwrap.dedent("""
-    import json, os, sys, time
-    from pathlib import Path
-    import dbtestkit
-    from sqlalchemy import inspect, text
-
-    url, ini, cache, go = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None
-    database = dbtestkit.TestDatabase(url, alembic_ini=ini, cache_dir=cache)
-    if go:
-        Path(go + ".ready-" + str(os.getpid())).touch()
-        while not os.path.exists(go):
-            time.sleep(0.005)
-    golden = database.ensure_golden()
-    with database.clone() as clone, clone.engine.connect() as connection:
-        report = {
-            "built": golden.built,
-            "fingerprint": golden.fingerprint,
-            "clone": clone.name,
-            "tables": sorted(inspect(connection).get_table_names()),
-            "heads": connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
-            "authors": connection.execute(text("SELECT name FROM author ORDER BY id")).scalars().all(),
-        }
-    print(json.dumps(report))
-""")
 
 AUTHOR = ("0001", "create author", (
     'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True), '
