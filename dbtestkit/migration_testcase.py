@@ -71,9 +71,9 @@ class MigrationTestCase(unittest.TestCase):
         run_check(name, MigrationRunner(self._database(), self._options(), cls._dbtestkit_keeper))
 
     def _database(self):
-        from dbtestkit.testcase import _database_of
+        from dbtestkit.testcase import database_of
 
-        return _database_of(type(self))
+        return database_of(type(self))
 
     def _options(self):
         overridden = type(self).include_object is not MigrationTestCase.include_object

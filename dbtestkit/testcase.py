@@ -9,7 +9,8 @@ from dbtestkit.isolation import ClassScope
 from dbtestkit.progress import report
 
 
-def _database_of(test_class):
+def database_of(test_class):
+    """Return the ``TestDatabase`` a test class uses: its ``database``, or one made from configuration."""
     from dbtestkit.database import TestDatabase, default_database
 
     database = test_class.database
@@ -54,7 +55,7 @@ class DatabaseTestCase(unittest.TestCase):
     @classmethod
     def _dbtestkit_new_scope(cls):
         layer_scope = getattr(getattr(cls, "layer", None), "dbtestkit_scope", None)
-        scope = ClassScope(_database_of(cls), cls.__module__, cls.setUpTestData, layer_scope)
+        scope = ClassScope(database_of(cls), cls.__module__, cls.setUpTestData, layer_scope)
         cls._dbtestkit_scope = scope
         return scope
 
@@ -99,7 +100,7 @@ class GoldenFileTestCase(unittest.TestCase):
 
     def setUp(self):
         super().setUp()
-        database = _database_of(type(self))
+        database = database_of(type(self))
         clone = database.clone(kind=self.clone_kind)
         self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
         self.addCleanup(self._release_clones_unless_run_decides)

@@ -2,7 +2,6 @@
 
 import os
 import sqlite3
-import tempfile
 import textwrap
 import unittest
 from pathlib import Path
@@ -12,7 +11,7 @@ from sqlalchemy import MetaData, Table, Column, Integer, text
 
 import dbtestkit
 from tests import support
-from tests.support import DEFAULT_REVISIONS, TempProjectCase, write_project, write_revision
+from tests.support import DEFAULT_REVISIONS, TempProjectCase, write_revision
 
 
 def cache_leftovers(cache_dir):
