@@ -22,6 +22,15 @@ class GoldenListing(NamedTuple):
     label: str  # the TestDatabase name (project) that built it
 
 
+class KeptClone(NamedTuple):
+    """A clone kept for inspection after its test failed, as ``list_kept`` reports it."""
+
+    location: str  # a file path (SQLite) or a database URL with the password masked
+    test_id: str  # the id of the test that failed (unittest's ``TestCase.id()``)
+    kept_at: float  # POSIX time
+    label: str  # the TestDatabase name (project) whose clone it was
+
+
 class BackendBase:
     """Defaults for the optional hooks of a backend; each backend module subclasses it."""
 
