@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from dbtestkit.backends.base import GoldenRecord
 from dbtestkit.exceptions import DbtestkitError, MigrationError
+from dbtestkit.process_state import preserved
 from dbtestkit.progress import report
 from dbtestkit.stats import verbose
 
@@ -40,7 +41,10 @@ def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, bef
         progress = BuildProgress(fingerprint, label, always=progress)
         build = backend.start_build(fingerprint)
         try:
-            _build(backend, build, schema, (before, seeds), fingerprint, progress, label)
+            # env.py, migrations and seeds run in this process: a cold run must
+            # leave it as a warm one (which runs none of them) would.
+            with preserved():
+                _build(backend, build, schema, (before, seeds), fingerprint, progress, label)
             backend.publish(build, fingerprint)
         except BaseException:
             backend.abandon(build)
@@ -118,12 +122,16 @@ def _check_at_head(connection, result, schema):
 
 
 def _run_step(step, connection, backend, kind):
+    from dbtestkit.migrations import describe_error
+
     try:
         step.run(connection, backend)
-    except Exception as error:
-        raise DbtestkitError(
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # sys.exit() in a seed must not end the test run quietly
+        raise MigrationError(
             f"{kind} {step.identity} failed while building the golden database: "
-            f"{type(error).__name__}: {error}. Fix it; the half-built golden was discarded."
+            f"{describe_error(error)}. Fix it; the half-built golden was discarded."
         ) from error
 
 

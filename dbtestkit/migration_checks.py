@@ -22,13 +22,15 @@ Where speed comes from:
 """
 
 import contextlib
+import sys
 import weakref
 from dataclasses import dataclass
 
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
 from dbtestkit.migration_history import (
-    History, Migrator, collect_only_new_objects, failure, first_line, quiet_alembic,
+    History, Migrator, collect_only_new_objects, failure, first_line,
 )
+from dbtestkit.process_state import preserved
 from dbtestkit.schema_diff import Rewalk, changed_tables, diff_snapshots
 
 # pytest: do not print this module's source in a failed check's traceback; the message says it all.
@@ -294,7 +296,7 @@ class MigrationRunner:
         """Run env.py once on ``database`` and apply the steps ``plan(migrator)`` yields."""
         from alembic.runtime.environment import EnvironmentContext
 
-        from dbtestkit.migrations import alembic_config
+        from dbtestkit.migrations import alembic_config, describe_error
 
         history = self.history
         migrators = []
@@ -307,21 +309,26 @@ class MigrationRunner:
 
             config = alembic_config(self.project, database.url, connection)
             try:
-                with EnvironmentContext(config, history.script, fn=migration_fn), quiet_alembic(), \
-                        collect_only_new_objects():
-                    history.script.run_env()
-            except Exception as error:
+                # env.py runs in this process: leave it as it was (logging, sys.path, ...).
+                with preserved(), collect_only_new_objects():
+                    sys.path[:0] = history.sys_path
+                    with EnvironmentContext(config, history.script, fn=migration_fn):
+                        history.script.run_env()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # SystemExit too: a migration's sys.exit() is its failure
                 if migrators and migrators[-1].running is not None:
                     raise history.step_failure(migrators[-1].running, error) from None
                 if isinstance(error, (AssertionError, DbtestkitError, Rewalk)):
                     # A check's finding (its message says it all): without Alembic's frames.
                     raise error.with_traceback(None) from None
-                if migrators:
+                if migrators and isinstance(error, Exception):
                     raise  # dbtestkit's own reading of the schema failed: keep the traceback
+                when = "between revisions" if migrators else "before any revision ran"
                 raise failure(
-                    f"env.py ({self.project.script_location / 'env.py'}) failed before any "
-                    f"revision ran: {type(error).__name__}: {first_line(error)}",
-                    ("Error", str(error)),
+                    f"env.py ({self.project.script_location / 'env.py'}) failed {when}: "
+                    f"{first_line(error)}",
+                    ("Error", describe_error(error)),
                 ) from None
         if not migrators:
             raise DbtestkitError(
@@ -373,13 +380,21 @@ def _unseeded(database):
 
 
 def _empty_database_for(database):
-    """Return a TestDatabase on the same server and cache whose golden is an empty database."""
+    """Return a TestDatabase on the same server and cache whose golden is an empty database.
+
+    Empty but for what ``database``'s before_migrations steps make: the
+    history starts from there.
+    """
     from sqlalchemy import MetaData
 
-    key = (database.settings.url, str(database.settings.cache_dir))
+    key = (database.settings.url, str(database.settings.cache_dir), _before_steps(database))
     if key not in _empty_twins:
         _empty_twins[key] = _sibling(database, "empty", {"metadata": MetaData()})
     return _empty_twins[key]
+
+
+def _before_steps(database):
+    return tuple(step.function or step.path for step in database.before_migrations)
 
 
 def _sibling(database, kind, schema_source):
@@ -387,4 +402,4 @@ def _sibling(database, kind, schema_source):
 
     settings = database.settings
     return TestDatabase(settings.url, cache_dir=settings.cache_dir, name=f"{database.name}-{kind}",
-                        keep=False, **schema_source)
+                        keep=False, before_migrations=_before_steps(database), **schema_source)

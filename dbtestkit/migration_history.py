@@ -2,13 +2,14 @@
 
 import contextlib
 import gc
-import logging
 import os
+import sys
 import textwrap
 import traceback
 import weakref
 
-from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
+from dbtestkit.exceptions import ConfigurationError, DbtestkitError
+from dbtestkit.process_state import preserved
 from dbtestkit.schema_diff import SchemaReader, describe_diff, flatten_diffs
 
 
@@ -25,26 +26,6 @@ def failure(title, *sections):
     for heading, body in sections:
         lines += ["", f"{heading}:", textwrap.indent(body.rstrip(), "    ")]
     return AssertionError("\n".join(lines))
-
-
-class _DropInfo(logging.Filter):
-    def filter(self, record):
-        return record.levelno >= logging.WARNING
-
-
-@contextlib.contextmanager
-def quiet_alembic():
-    # One "Running upgrade" line per step would bury the test report; a filter
-    # survives env.py's fileConfig(), which resets levels of existing loggers.
-    loggers = [logging.getLogger(name) for name in ("alembic.runtime.migration", "alembic.runtime.plugins")]
-    quiet = _DropInfo()
-    for logger in loggers:
-        logger.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(quiet)
 
 
 @contextlib.contextmanager
@@ -65,8 +46,10 @@ def collect_only_new_objects():
 
 
 def first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+    """Return ``Type: first line of the message``."""
+    from dbtestkit.migrations import describe_error
+
+    return describe_error(error).strip().splitlines()[0]
 
 
 # -- the history ---------------------------------------------------------------------------------
@@ -79,19 +62,19 @@ class History:
     """An Alembic history loaded once: revisions in upgrade order, heads, readable names."""
 
     def __init__(self, project):
-        from dbtestkit.migrations import alembic_config, script_directory
+        from dbtestkit.migrations import alembic_config, revisions_in_order, script_directory
 
         self.project = project
         self.root = project.ini_path.parent if project.ini_path else project.script_location.parent
         self.where = str(project.ini_path or project.script_location)
-        self.script = script_directory(alembic_config(project, "sqlite://"))
-        try:
-            self.revisions = list(reversed(list(self.script.walk_revisions("base", "heads"))))
-            self.heads = tuple(self.script.get_heads())
-        except Exception as error:
-            raise MigrationError(
-                f"Alembic cannot read the history in {self.where}: {type(error).__name__}: {error}"
-            ) from error
+        # Loading a revision runs its module code (often the application's imports).
+        with preserved():
+            before = sys.path[:]
+            self.script = script_directory(alembic_config(project, "sqlite://"))
+            # What Alembic's prepend_sys_path put first on sys.path, for each run of env.py.
+            self.sys_path = sys.path[:len(sys.path) - len(before)]
+            self.revisions = revisions_in_order(self.script, project)
+        self.heads = tuple(self.script.get_heads())
 
     @classmethod
     def of(cls, project):
@@ -141,17 +124,33 @@ class History:
         if details:
             sections.append(("Details", "\n".join(details)))
         if isinstance(error, NotImplementedError) and phase == "downgrade":
-            sections.append(("Fix", NOT_IMPLEMENTED_HINT.format(revision=revision.revision)))
+            raiser = _raising_frame(error)
+            if raiser is not None and _same_file(raiser.filename, revision.path):
+                sections.append(("Fix", NOT_IMPLEMENTED_HINT.format(revision=revision.revision)))
+            elif raiser is not None:
+                # Alembic's "No support for ALTER of constraints in SQLite dialect" is
+                # a bug in the downgrade, not a downgrade left out on purpose.
+                sections.append(("Raised by", f"{raiser.filename}, line {raiser.lineno}, in "
+                                              f"{raiser.name}; not by the revision itself, so this "
+                                              "is an error in its downgrade, not a downgrade left "
+                                              "out on purpose."))
         return failure(
-            f"Revision {self.describe(revision)} failed to {phase}: "
-            f"{type(error).__name__}: {first_line(error)}",
+            f"Revision {self.describe(revision)} failed to {phase}: {first_line(error)}",
             *sections,
         )
 
 
+def _raising_frame(error):
+    frames = traceback.extract_tb(error.__traceback__)
+    return frames[-1] if frames else None
+
+
+def _same_file(a, b):
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
 def _location(error, path):
-    target = os.path.realpath(path)
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if os.path.realpath(f.filename) == target]
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if _same_file(f.filename, path)]
     if not frames:
         return None
     frame = frames[-1]

@@ -51,7 +51,7 @@ def upgrade_to_head(project, url, connection, on_revision=None):
 
     config = alembic_config(project, url, connection)
     script = script_directory(config)
-    plan = list(reversed(list(script.walk_revisions("base", "heads"))))
+    plan = revisions_in_order(script, project)
     applied = []
     version_table = {"version_table": "alembic_version", "version_table_schema": None}
 
@@ -81,7 +81,9 @@ def upgrade_to_head(project, url, connection, on_revision=None):
     try:
         with environment:
             script.run_env()
-    except Exception as error:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # sys.exit() in a migration must not end the test run quietly
         raise _migration_failure(error, script, plan, applied, project) from error
     heads = tuple(sorted(script.get_heads()))
     return heads, version_table["version_table"], version_table["version_table_schema"]
@@ -116,7 +118,7 @@ def _migration_failure(error, script, plan, applied, project):
     if failing is not None:
         return MigrationError(
             f"Migration {failing.revision} ({failing.path}) failed while building the golden "
-            f"database: {type(error).__name__}: {error}. Fix the migration; the half-built "
+            f"database: {describe_error(error)}. Fix the migration; the half-built "
             "golden was discarded.",
             revision=failing.revision,
         )
@@ -126,9 +128,64 @@ def _migration_failure(error, script, plan, applied, project):
     else:
         where = "before any migration ran"
     return MigrationError(
-        f"{env_py} or Alembic's setup failed {where}: {type(error).__name__}: {error}. "
+        f"{env_py} or Alembic's setup failed {where}: {describe_error(error)}. "
         "Fix env.py; the half-built golden was discarded."
     )
+
+
+def describe_error(error):
+    """Return ``Type: message`` for an error raised by a migration, seed or env.py."""
+    if isinstance(error, SystemExit):
+        return (f"SystemExit: sys.exit({error.code!r}) was called, which would have ended the "
+                "test run; raise an exception instead")
+    return f"{type(error).__name__}: {error}"
+
+
+def revisions_in_order(script, project):
+    """Load every revision file of ``script``; return the revisions from base to heads.
+
+    A revision file that cannot be loaded (a SyntaxError, a failing import)
+    is a MigrationError naming the file and line.
+    """
+    try:
+        return list(reversed(list(script.walk_revisions("base", "heads"))))
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:
+        where = project.ini_path or project.script_location
+        located = _revision_file_of(error, project)
+        if located is None:
+            raise MigrationError(
+                f"Alembic cannot read the history in {where}: {describe_error(error)}"
+            ) from error
+        path, line, traceback = located
+        if isinstance(error, SyntaxError):
+            text = (error.text or "").strip()
+            detail = f"SyntaxError: {error.msg}" + (f"\n    {text}" if text else "")
+        else:
+            detail = describe_error(error)
+        # Chained without Alembic's and importlib's frames: they would only bury the line.
+        raise MigrationError(
+            f"Revision file {path}, line {line}, cannot be loaded: {detail}\n"
+            "Fix the file; no golden database was built."
+        ) from error.with_traceback(traceback)
+
+
+def _revision_file_of(error, project):
+    """Return ``(path, line, traceback from that file on)`` of the revision file ``error`` comes from."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return error.filename, error.lineno, None
+    folders = [os.path.realpath(location) + os.sep for location in project.version_locations]
+    found = None
+    traceback = error.__traceback__
+    while traceback is not None:
+        filename = os.path.realpath(traceback.tb_frame.f_code.co_filename)
+        if any(filename.startswith(folder) for folder in folders):
+            if found is None:
+                found = [filename, traceback.tb_lineno, traceback]
+            found[:2] = filename, traceback.tb_lineno
+        traceback = traceback.tb_next
+    return tuple(found) if found else None
 
 
 def expected_heads(project):
