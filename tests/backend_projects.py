@@ -45,7 +45,10 @@ class BackendProjectCase(TempProjectCase):
 
 
 def drop_golden(database):
-    """Drop ``database``'s golden (if built) and the clones it prepared ahead."""
+    """Drop ``database``'s golden (if built) and the clones it prepared ahead; close its connections."""
     database.close()
     database.backend.discard_golden(database.fingerprint())
+    admin = getattr(database.backend, "admin", None)  # the server backends' pooled connections
+    if admin is not None:
+        admin.dispose()
 
