@@ -1,5 +1,6 @@
 """MigrationTestCase: the Alembic history checks, on healthy and deliberately broken histories."""
 
+import atexit
 import importlib.util
 import os
 import shutil
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 import dbtestkit
 from dbtestkit import migration_checks, schema_diff
 from dbtestkit.migration_testcase import MigrationTestCase
-from tests.histories import head_metadata, write_history
+from tests.histories import create_legacy_author, head_metadata, write_history
 from tests.support import EXAMPLES, STOCK_ENV_PY, run_python, skip_or_fail
 
 BOOKSHOP_INI = EXAMPLES / "bookshop" / "alembic.ini"
@@ -24,13 +25,11 @@ SERVERS = {
 }
 
 
-def setUpModule():
-    global CACHE
-    CACHE = tempfile.mkdtemp(prefix="dbtestkit-migration-checks-")
-
-
-def tearDownModule():
-    shutil.rmtree(CACHE, ignore_errors=True)
+# One cache for the whole module, removed when the process ends. Not in setUpModule: the
+# inner suites run_checks() runs belong to this module too, and unittest would run its
+# module fixtures around each of them (a new cache each time, the previous one left behind).
+CACHE = tempfile.mkdtemp(prefix="dbtestkit-migration-checks-")
+atexit.register(shutil.rmtree, CACHE, True)
 
 
 def run_checks(test_class):
@@ -70,11 +69,13 @@ class HistoryCase(unittest.TestCase):
         self.tmp = Path(tempfile.mkdtemp(prefix="dbtestkit-history-"))
         self.addCleanup(shutil.rmtree, self.tmp, True)
 
-    def migrations(self, history=None, *, ini=None, url="sqlite://", metadata="models", **attributes):
+    def migrations(self, history=None, *, ini=None, url="sqlite://", metadata="models", seeds=(),
+                   before_migrations=(), **attributes):
         """Return a MigrationTestCase subclass checking ``history`` (or the project at ``ini``)."""
         if ini is None:
             ini = write_history(history, self.tmp / history)
-        attributes["database"] = dbtestkit.TestDatabase(url, alembic_ini=str(ini), cache_dir=CACHE)
+        attributes["database"] = dbtestkit.TestDatabase(
+            url, alembic_ini=str(ini), cache_dir=CACHE, seeds=seeds, before_migrations=before_migrations)
         if metadata == "models":
             metadata = head_metadata(history)
         if metadata is not None:
@@ -256,6 +257,78 @@ class BrokenHistoryTests(HistoryCase):
                          r"env\.py \(.*elsewhere/migrations/env\.py\) migrated some other database")
         self.assertEqual(outcomes["downgrade_leaves_no_trace"][0], "error")
         self.assertIn("not to the database dbtestkit handed it", outcomes["downgrade_leaves_no_trace"][1])
+
+
+def seed_an_author(connection):
+    """A seed for needs_before_migrations: the checks must start without it."""
+    connection.execute(sa.text("INSERT INTO author (name, email) VALUES ('Le Guin', 'ursula@example.org')"))
+
+
+class BeforeMigrationsTests(HistoryCase):
+    """A history that starts from what before_migrations makes (as MLflow's does) passes every check.
+
+    Seeded too: the checks' own databases (empty, unseeded) must run the steps as well.
+    """
+
+    def assertPasses(self, url):
+        migrations = self.migrations("needs_before_migrations", url=url, seeds=[seed_an_author],
+                                     before_migrations=[create_legacy_author])
+        self.assertOutcomes(run_checks(migrations), {})
+
+    def test_on_sqlite(self):
+        self.assertPasses("sqlite://")
+
+    def test_on_postgresql(self):
+        self.assertPasses(server_url(self, "postgresql"))
+
+    def test_on_mysql(self):
+        self.assertPasses(server_url(self, "mysql"))
+
+
+class NotImplementedInDowngradeTests(HistoryCase):
+    """A NotImplementedError that the revision did not raise itself is a real error, not a floor."""
+
+    CHECKED = ("up_down_consistency", "downgrade_leaves_no_trace")
+
+    def assertRealError(self, history, url, error, raised_by, call):
+        outcomes = run_checks(self.migrations(history, url=url, metadata=None, checks=self.CHECKED))
+        expected = {name: "skip" for name in CHECK_NAMES if name not in self.CHECKED}
+        self.assertOutcomes(outcomes, {**expected, **dict.fromkeys(self.CHECKED, "fail")})
+        path = next((self.tmp / history / "migrations" / "versions").glob("0002_*.py"))
+        line = path.read_text().splitlines().index(f"    {call}") + 1
+        relative = f"migrations/versions/{path.name}"
+        for check in self.CHECKED:
+            message = self.message(outcomes, check)
+            self.assertIn(f"Revision {path.stem} ({relative}) failed to downgrade: NotImplementedError: "
+                          f"{error}", message)
+            self.assertIn(f"Where:\n    {relative}, line {line}, in downgrade: {call}\n", message)
+            self.assertRegex(message, rf"Raised by:\n    \S*{raised_by}, line \d+, in \w+; not by the "
+                                      "revision itself")
+            self.assertNotIn("minimum_downgrade_revision", message)
+
+    def test_alembic_cannot_alter_constraints_on_sqlite(self):
+        self.assertRealError("alembic_not_implemented", "sqlite://",
+                             "No support for ALTER of constraints in SQLite dialect.",
+                             r"alembic/ddl/sqlite\.py", 'op.drop_constraint("uq_author_name", "author")')
+
+    def test_alembic_cannot_drop_an_untyped_constraint_on_mysql(self):
+        self.assertRealError("alembic_not_implemented", server_url(self, "mysql"),
+                             "No generic 'DROP CONSTRAINT' in MySQL - please specify constraint type",
+                             r"alembic/ddl/mysql\.py", 'op.drop_constraint("uq_author_name", "author")')
+
+    def test_application_code_raises_it_on_sqlite(self):
+        self.assertRealError("helper_not_implemented", "sqlite://", "archived books cannot be restored",
+                             r"tests/histories/__init__\.py", "restore_archived_books()")
+
+    def test_application_code_raises_it_on_postgresql(self):
+        self.assertRealError("helper_not_implemented", server_url(self, "postgresql"),
+                             "archived books cannot be restored",
+                             r"tests/histories/__init__\.py", "restore_archived_books()")
+
+    def test_application_code_raises_it_on_mysql(self):
+        self.assertRealError("helper_not_implemented", server_url(self, "mysql"),
+                             "archived books cannot be restored",
+                             r"tests/histories/__init__\.py", "restore_archived_books()")
 
 
 class SelectionTests(HistoryCase):

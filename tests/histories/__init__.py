@@ -17,6 +17,12 @@ nothing else:
 ``recreated_table``          healthy, but 0003 drops and recreates book (its downgrade
                              has nothing to undo), so on PostgreSQL the table's catalog
                              entries (OIDs) change while its shape does not.
+``needs_before_migrations``  healthy, but it starts where ``create_legacy_author`` (a
+                             before_migrations step) left off: 0001 alters author.
+``alembic_not_implemented``  0002's downgrade drops a constraint without batch mode or
+                             type_: Alembic raises NotImplementedError on SQLite and MySQL.
+``helper_not_implemented``   0002's downgrade calls ``restore_archived_books``, which
+                             raises NotImplementedError (not the revision itself).
 """
 
 import sqlalchemy as sa
@@ -80,7 +86,40 @@ HISTORIES = {
         CREATE_AUTHOR[:3] + ('raise NotImplementedError("authors are never dropped")',),
         CREATE_BOOK, ADD_ISBN,
     ],
+    "needs_before_migrations": [
+        ("0001", "add author email",
+         'with op.batch_alter_table("author") as batch:\n'
+         '    batch.add_column(sa.Column("email", sa.String(200)))',
+         'with op.batch_alter_table("author") as batch:\n'
+         '    batch.drop_column("email")'),
+        CREATE_BOOK, ADD_ISBN,
+    ],
+    "alembic_not_implemented": [
+        CREATE_AUTHOR,
+        ("0002", "unique author name",
+         'with op.batch_alter_table("author") as batch:\n'
+         '    batch.create_unique_constraint("uq_author_name", ["name"])',
+         'op.drop_constraint("uq_author_name", "author")'),
+    ],
+    "helper_not_implemented": [
+        CREATE_AUTHOR,
+        CREATE_BOOK[:3] + ('from tests.histories import restore_archived_books\n'
+                           'restore_archived_books()\n' + CREATE_BOOK[3],),
+    ],
 }
+
+
+def create_legacy_author(connection):
+    """The before_migrations step of ``needs_before_migrations``: the table its history alters."""
+    metadata = sa.MetaData()
+    sa.Table("author", metadata, sa.Column("id", sa.Integer, primary_key=True),
+             sa.Column("name", sa.String(100), nullable=False))
+    metadata.create_all(connection)
+
+
+def restore_archived_books():
+    """What ``helper_not_implemented``'s downgrade calls: application code that cannot do it."""
+    raise NotImplementedError("archived books cannot be restored")
 
 
 def write_history(name, folder):
@@ -102,7 +141,7 @@ def head_metadata(name):
     metadata = sa.MetaData()
     author = [sa.Column("id", sa.Integer, primary_key=True),
               sa.Column("name", sa.String(100), nullable=False)]
-    if name == "model_drift":
+    if name in ("model_drift", "needs_before_migrations"):
         author.append(sa.Column("email", sa.String(200)))
     sa.Table("author", metadata, *author)
     book = [sa.Column("id", sa.Integer, primary_key=True),
