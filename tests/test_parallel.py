@@ -16,7 +16,8 @@ class ParallelRunnerTests(unittest.TestCase):
     def run_bookshop(self, *args, env=None):
         cache = tempfile.TemporaryDirectory(prefix="dbtestkit-parallel-")
         self.addCleanup(cache.cleanup)
-        run = run_python(list(args), cwd=BOOKSHOP, timeout=300,
+        # "{cache}" in an argument: this run's own folder (pytest-xdist's --basetemp goes there).
+        run = run_python([arg.format(cache=cache.name) for arg in args], cwd=BOOKSHOP, timeout=300,
                          env={"DBTESTKIT_CACHE_DIR": cache.name, **(env or {})})
         return run, read_journal(cache.name)
 
@@ -46,7 +47,9 @@ class ParallelRunnerTests(unittest.TestCase):
 
     def test_pytest_xdist_builds_the_golden_once(self):
         self.require("xdist")
-        run, builds = self.run_bookshop("-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider")
+        # Without --basetemp, xdist leaves /tmp/pytest-of-<user> behind.
+        run, builds = self.run_bookshop("-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider",
+                                        "--basetemp={cache}/pytest")
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         self.assertRegex(run.stdout, rf"\b{EXAMPLE_TESTS} passed\b")
         self.assertEqual(len(builds), 1, builds)
