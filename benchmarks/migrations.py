@@ -35,7 +35,7 @@ sys.path.insert(0, REPO)
 import projectgen  # noqa: E402
 
 import dbtestkit  # noqa: E402
-from dbtestkit import migration_checks, migration_history  # noqa: E402
+from dbtestkit import check_databases, migration_history  # noqa: E402
 from dbtestkit.migration_testcase import MigrationTestCase  # noqa: E402
 
 CORE = ("single_head_revision", "upgrade", "model_definitions_match_ddl", "up_down_consistency")
@@ -134,7 +134,7 @@ class Ours:
                 backend.discard_golden(fingerprint)
         golden = self.database.ensure_golden()
         # The empty database no-trace starts from is a (tiny) golden too.
-        migration_checks._empty_database_for(self.database).ensure_golden()
+        check_databases.empty_database_for(self.database).ensure_golden()
         return golden.seconds if golden.built else None
 
     def start_round(self):

@@ -23,9 +23,9 @@ Where speed comes from:
 
 import contextlib
 import sys
-import weakref
 from dataclasses import dataclass
 
+from dbtestkit.check_databases import empty_database_for, unseeded
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
 from dbtestkit.migration_history import (
     History, Migrator, collect_only_new_objects, failure, first_line,
@@ -254,7 +254,7 @@ class MigrationRunner:
     @contextlib.contextmanager
     def empty_database(self):
         """Yield a clone of an empty golden (only dbtestkit's marker tables), dropped afterwards."""
-        with _empty_database_for(self.database).clone() as clone:
+        with empty_database_for(self.database).clone() as clone:
             yield clone
 
     def golden(self):
@@ -263,7 +263,7 @@ class MigrationRunner:
         Its golden holds no seeds: checks start from what the migrations make.
         A failed build names the revision that broke.
         """
-        database = _unseeded(self.database)
+        database = unseeded(self.database)
         try:
             database.ensure_golden()
         except MigrationError as error:
@@ -336,70 +336,3 @@ class MigrationRunner:
                 "context.run_migrations(), so dbtestkit could not check anything; run it in "
                 "online mode as `alembic init` writes it."
             )
-
-
-class CloneKeeper:
-    """Holds one untouched clone of the golden between checks (one per test class)."""
-
-    def __init__(self):
-        self._clone = None
-
-    def take(self):
-        """Return the kept clone (now the caller's), or None."""
-        clone, self._clone = self._clone, None
-        return clone
-
-    def keep(self, clone):
-        """Keep ``clone`` for the next check; drop it if one is kept already."""
-        if self._clone is None:
-            self._clone = clone
-        else:
-            clone.drop()
-
-    def close(self):
-        """Drop the kept clone, if any."""
-        clone = self.take()
-        if clone is not None:
-            clone.drop()
-
-
-_unseeded_twins = weakref.WeakKeyDictionary()
-_empty_twins = {}
-
-
-def _unseeded(database):
-    """Return ``database``, or a twin without seeds (checks start from what migrations make)."""
-    if not database.seeds:
-        return database
-    if database not in _unseeded_twins:
-        project = database.schema.project
-        source = ({"alembic_config": project.config} if project.config is not None
-                  else {"alembic_ini": str(project.ini_path)})
-        _unseeded_twins[database] = _sibling(database, "unseeded", source)
-    return _unseeded_twins[database]
-
-
-def _empty_database_for(database):
-    """Return a TestDatabase on the same server and cache whose golden is an empty database.
-
-    Empty but for what ``database``'s before_migrations steps make: the
-    history starts from there.
-    """
-    from sqlalchemy import MetaData
-
-    key = (database.settings.url, str(database.settings.cache_dir), _before_steps(database))
-    if key not in _empty_twins:
-        _empty_twins[key] = _sibling(database, "empty", {"metadata": MetaData()})
-    return _empty_twins[key]
-
-
-def _before_steps(database):
-    return tuple(step.function or step.path for step in database.before_migrations)
-
-
-def _sibling(database, kind, schema_source):
-    from dbtestkit.database import TestDatabase
-
-    settings = database.settings
-    return TestDatabase(settings.url, cache_dir=settings.cache_dir, name=f"{database.name}-{kind}",
-                        keep=False, before_migrations=_before_steps(database), **schema_source)

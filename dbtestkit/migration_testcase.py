@@ -2,10 +2,9 @@
 
 import unittest
 
+from dbtestkit.check_databases import CloneKeeper
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.migration_checks import (
-    CHECKS, CheckOptions, CloneKeeper, MigrationRunner, run_check, select_checks,
-)
+from dbtestkit.migration_checks import CHECKS, CheckOptions, MigrationRunner, run_check, select_checks
 
 # unittest: leave this glue out of failure tracebacks (pytest: __tracebackhide__).
 __unittest = True
