@@ -125,6 +125,8 @@ class _LoggingState:
     def restore(self):
         """Put every noted logger back, then close the handlers the build made and left unused."""
         loggers = _loggers()
+        # Held here: once no logger refers to them they would be collected, files still open.
+        made = [handler for handler in _live_handlers() if handler not in self.handlers]
         for name, state in self.restore_to.items():
             logger = loggers.get(name)
             if logger is not None:
@@ -137,8 +139,8 @@ class _LoggingState:
             named.update(self.named_handlers)
         logging.disable(self.disable)  # also clears the loggers' cached effective levels
         in_use = {id(handler) for logger in loggers.values() for handler in logger.handlers}
-        for handler in _live_handlers():
-            if handler not in self.handlers and id(handler) not in in_use:
+        for handler in made:
+            if id(handler) not in in_use:
                 handler.close()
 
 

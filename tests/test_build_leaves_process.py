@@ -6,6 +6,7 @@ warm run none of them do. Whatever they change must not outlive the build.
 """
 
 import contextlib
+import gc
 import io
 import logging
 import logging.handlers
@@ -15,6 +16,7 @@ import sys
 import textwrap
 import unittest
 import warnings
+from pathlib import Path
 
 from dbtestkit.stats import read_journal
 from tests.backend_projects import BackendProjectCase
@@ -26,6 +28,7 @@ MEDDLING = textwrap.dedent("""\
     warnings.simplefilter("ignore")
     logging.captureWarnings(True)
     logging.getLogger("myapp.service").setLevel(logging.CRITICAL)
+    logging.getLogger("myapp.service").handlers = []
     sys.path.insert(0, "/nowhere/env-py")
     os.environ["MYAPP_PHASE"] = "migrating"
     os.environ.pop("MYAPP_MODE", None)
@@ -64,6 +67,19 @@ def put_back_loggers(states):
         logger.handlers[:], logger.filters[:] = handlers, filters
         logger.setLevel(level)
         logger.propagate, logger.disabled = propagate, disabled
+
+
+def open_files_named(path):
+    """Return this process's file descriptors open on ``path`` (Linux: /proc/self/fd)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        raise unittest.SkipTest("needs /proc/self/fd to see which files are open")
+    found = []
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                found.append(fd.name)
+    return found
 
 
 class KeepOnly(logging.Filter):
@@ -140,6 +156,25 @@ class ProcessStateTests(StockProjectCase):
         self.assertEqual(log_file.read_text(), "after the build\n")
         self.assertIn(memory, logging.getLogger().handlers)
 
+    def test_handlers_the_build_made_are_closed(self):
+        log_file = self.tmp / "alembic.log"
+        self.ini.write_text(STOCK_ALEMBIC_INI.replace("keys = console", "keys = console,file").replace(
+            "handlers = console", "handlers = console,file") + textwrap.dedent(f"""
+            [handler_file]
+            class = FileHandler
+            args = ({str(log_file)!r}, "w")
+            level = NOTSET
+            formatter = generic
+        """))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            self.database().ensure_golden()
+            gc.collect()
+        self.assertTrue(log_file.exists(), "env.py's fileConfig() did not run")
+        self.assertEqual(open_files_named(log_file), [])
+        # Closed by dbtestkit, not left for the garbage collector to find open.
+        self.assertEqual([str(w.message) for w in caught if str(log_file) in str(w.message)], [])
+
     def test_records_from_the_app_logger_are_filtered_and_handled_as_before(self):
         records = self.configure_app_logging()
         self.database().ensure_golden()
@@ -153,6 +188,7 @@ class ProcessStateTests(StockProjectCase):
         os.environ["MYAPP_MODE"] = "test"
         self.configure_app_logging()
         warnings.simplefilter("default")
+        handler_list = logging.getLogger("myapp.service").handlers
         before = (list(warnings.filters), warnings.showwarning, sys.path[:], os.getcwd(),
                   dict(os.environ), sys.stdout, logger_states())
         self.database(seeds=[meddling_seed], before_migrations=[meddling_step]).ensure_golden()
@@ -162,6 +198,8 @@ class ProcessStateTests(StockProjectCase):
                                    "os.environ", "sys.stdout", "loggers"), before, after):
             with self.subTest(name):
                 self.assertEqual(now, was)
+        # The list itself, not a copy: assertLogs() and pytest's caplog hold on to it.
+        self.assertIs(logging.getLogger("myapp.service").handlers, handler_list)
 
     def test_alembic_lines_stay_out_of_the_output(self):
         output = io.StringIO()
@@ -183,6 +221,61 @@ class ProcessStateOnPostgreSQL(ProcessStateTests):
 
 
 class ProcessStateOnMariaDB(ProcessStateTests):
+    backend = "mysql"
+
+
+class MigrationChecksTests(StockProjectCase):
+    """The checks run env.py (and its fileConfig()) once per walk: each walk puts the process back."""
+
+    def test_checks_leave_logging_and_sys_path_as_they_were(self):
+        from dbtestkit.migration_testcase import MigrationTestCase
+        from tests.test_migration_checks import run_checks
+
+        self.configure_app_logging()
+        before, path = logger_states(), sys.path[:]
+        checks = type("Migrations", (MigrationTestCase,), {
+            "database": self.database(),
+            "checks": ("upgrade", "up_down_consistency", "downgrade_leaves_no_trace"),
+        })
+        output = io.StringIO()
+        with contextlib.redirect_stderr(output):
+            outcomes = run_checks(checks)
+        self.assertEqual({name: outcome for name, (outcome, _) in outcomes.items()}, {
+            "single_head_revision": "skip", "model_definitions_match_ddl": "skip",
+            "upgrade": "pass", "up_down_consistency": "pass", "downgrade_leaves_no_trace": "pass",
+        }, outcomes)
+        after = logger_states()
+        self.assertEqual({name: after[name] for name in before}, before)
+        self.assertEqual(sys.path, path)
+        self.assertNotIn("alembic", output.getvalue())
+
+    def test_every_run_of_env_py_sees_prepend_sys_path(self):
+        from dbtestkit.migration_testcase import MigrationTestCase
+        from tests.test_migration_checks import run_checks
+
+        src = self.tmp / "project" / "src"
+        src.mkdir()
+        (src / "myapp_settings.py").write_text("SCHEMA = None\n")
+        self.ini.write_text(STOCK_ALEMBIC_INI.replace("prepend_sys_path = .", "prepend_sys_path = %(here)s/src"))
+        env_py = self.tmp / "project" / "migrations" / "env.py"
+        # As in a fresh process: the settings module is imported anew by every run of env.py.
+        env_py.write_text('import sys\nsys.modules.pop("myapp_settings", None)\nimport myapp_settings\n'
+                          + env_py.read_text())
+        path = sys.path[:]
+        checks = type("Migrations", (MigrationTestCase,), {
+            "database": self.database(), "checks": ("upgrade", "downgrade_leaves_no_trace")})
+        outcomes = run_checks(checks)
+        self.assertEqual([outcomes[name][0] for name in checks.checks], ["pass", "pass"], outcomes)
+        self.assertEqual(sys.path, path)
+
+    configure_app_logging = ProcessStateTests.configure_app_logging
+
+
+class MigrationChecksOnPostgreSQL(MigrationChecksTests):
+    backend = "postgresql"
+
+
+class MigrationChecksOnMariaDB(MigrationChecksTests):
     backend = "mysql"
 
 
