@@ -160,8 +160,10 @@ def revisions_in_order(script, project):
             ) from error
         path, line, traceback = located
         if isinstance(error, SyntaxError):
+            elsewhere = error.filename and os.path.realpath(error.filename) != path
+            where_else = f" in {error.filename}, line {error.lineno}" if elsewhere else ""
             text = (error.text or "").strip()
-            detail = f"SyntaxError: {error.msg}" + (f"\n    {text}" if text else "")
+            detail = f"SyntaxError{where_else}: {error.msg}" + (f"\n    {text}" if text else "")
         else:
             detail = describe_error(error)
         # Chained without Alembic's and importlib's frames: they would only bury the line.
@@ -172,9 +174,11 @@ def revisions_in_order(script, project):
 
 
 def _revision_file_of(error, project):
-    """Return ``(path, line, traceback from that file on)`` of the revision file ``error`` comes from."""
-    if isinstance(error, SyntaxError) and error.filename:
-        return error.filename, error.lineno, None
+    """Return ``(path, line, traceback from that file on)`` of the revision file ``error`` comes from.
+
+    The deepest frame in a versions folder (a revision's own import of a
+    broken module); else, for a SyntaxError in the revision itself, its file.
+    """
     folders = [os.path.realpath(location) + os.sep for location in project.version_locations]
     found = None
     traceback = error.__traceback__
@@ -185,6 +189,8 @@ def _revision_file_of(error, project):
                 found = [filename, traceback.tb_lineno, traceback]
             found[:2] = filename, traceback.tb_lineno
         traceback = traceback.tb_next
+    if found is None and isinstance(error, SyntaxError) and error.filename:
+        return os.path.realpath(error.filename), error.lineno, None
     return tuple(found) if found else None
 
 

@@ -121,6 +121,19 @@ class UnloadableRevisionTests(BuildErrorCase):
         self.assertIsInstance(raised.exception.__cause__, SyntaxError)
         self.assertNothingPublished(database)
 
+    def test_syntax_error_in_a_module_it_imports_names_both_files(self):
+        path = self.revision_file("0003")
+        broken = self.tmp / "project" / "myapp_broken.py"
+        broken.write_text("def register(:\n    pass\n")
+        path.write_text("import myapp_broken\n" + path.read_text().replace(
+            'op.execute("UPDATE book SET title = \'x\'"', "pass"))
+        sys.path.insert(0, str(broken.parent))
+        self.addCleanup(sys.path.remove, str(broken.parent))
+        with self.assertRaises(dbtestkit.MigrationError) as raised:
+            self.database().ensure_golden()
+        self.assertIn(f"Revision file {path}, line 1, cannot be loaded: SyntaxError in {broken}, "
+                      f"line {self.syntax_error_line(broken)}: ", str(raised.exception))
+
     def test_failing_import_names_the_file_and_line(self):
         path = self.revision_file("0003")
         path.write_text("import no_such_module_of_the_app\n" + path.read_text().replace(
