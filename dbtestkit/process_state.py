@@ -33,14 +33,13 @@ _FRESH = (logging.NOTSET, (), True, (), False)
 
 
 @contextlib.contextmanager
-def preserved(quiet=None):
+def preserved():
     """Undo, after the block, what it changed in the process (see the module docstring)."""
-    quiet = not verbose() if quiet is None else quiet
     logs = _LoggingState()
     path, streams, cwd, environ = sys.path[:], (sys.stdout, sys.stderr), _cwd(), dict(os.environ)
     try:
         with warnings.catch_warnings(), logs.watching_configuration():
-            if quiet:
+            if not verbose():
                 logging.disable(max(logging.INFO, logging.root.manager.disable))
             yield
     finally:
@@ -48,7 +47,8 @@ def preserved(quiet=None):
         sys.path[:] = path
         sys.stdout, sys.stderr = streams
         if cwd is not None and _cwd() != cwd:
-            os.chdir(cwd)
+            with contextlib.suppress(OSError):  # deleted meanwhile: nowhere to go back to
+                os.chdir(cwd)
         _restore_environ(environ)
 
 
@@ -87,8 +87,7 @@ class _LoggingState:
     """The logging set-up of the process before a build, and what to put back after it."""
 
     def __init__(self):
-        self.loggers = _loggers()
-        self.restore_to = {name: _state(logger) for name, logger in self.loggers.items()}
+        self.restore_to = {name: _state(logger) for name, logger in _loggers().items()}
         self.disable = logging.root.manager.disable
         self.factory = logging.getLogRecordFactory()
         self.logger_class = logging.getLoggerClass()
@@ -155,7 +154,8 @@ def _put_back(logger, state):
 
 
 def _live_handlers():
-    return [handler for handler in (ref() for ref in getattr(logging, "_handlerList", ())) if handler]
+    handlers = (ref() for ref in getattr(logging, "_handlerList", ()))
+    return [handler for handler in handlers if handler is not None]
 
 
 @contextlib.contextmanager
