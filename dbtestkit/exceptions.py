@@ -27,3 +27,11 @@ class GoldenMismatch(DbtestkitError):
 
 class IsolationBroken(DbtestkitError):
     """A test ended the transaction that isolates it from other tests."""
+
+
+class ConnectionLost(IsolationBroken):
+    """The server ended the connection a savepoint-mode test ran on."""
+
+
+class LockWaitTimeout(DbtestkitError):
+    """Another connection of a savepoint-mode test gave up waiting for a lock the test holds."""
