@@ -11,6 +11,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from dbtestkit.config import read_utf8_ini
 from dbtestkit.exceptions import ConfigurationError
 
 DEFAULT_SECTION = "alembic"
@@ -63,7 +64,7 @@ class AlembicProject:
             )
         parser = configparser.ConfigParser(defaults={"here": str(self.ini_path.parent)})
         try:
-            parser.read(self.ini_path, encoding="utf-8")
+            read_utf8_ini(parser, self.ini_path, "alembic.ini")
             if not parser.has_section(self.section):
                 raise ConfigurationError(
                     f"{self.ini_path} has no [{self.section}] section; is it an alembic.ini?"

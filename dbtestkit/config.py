@@ -82,10 +82,28 @@ def find_setup_cfg(start=None):
 def _has_section(path):
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path, encoding="utf-8")
+        read_utf8_ini(parser, path, "setup.cfg")
+    except ConfigurationError:
+        if f"[{SETUP_CFG_SECTION}]".encode() in path.read_bytes():
+            raise
+        # Another tool's setup.cfg in another encoding: not ours to judge.
+        return False
     except configparser.Error:
         return False
     return parser.has_section(SETUP_CFG_SECTION)
+
+
+def read_utf8_ini(parser, path, what):
+    """Read the ini file ``path`` into ``parser`` as UTF-8; other encodings are a ConfigurationError."""
+    try:
+        parser.read(path, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[:error.start].count(b"\n") + 1
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text: byte 0x{error.object[error.start]:02x} on line {line} "
+            f"is not valid UTF-8. dbtestkit reads {what} as UTF-8: save the file as UTF-8 "
+            "(in most editors: save with encoding, UTF-8)."
+        ) from error
 
 
 def read_setup_cfg(start=None):
@@ -96,7 +114,7 @@ def read_setup_cfg(start=None):
     # No interpolation: URLs carry percent-encoded passwords.
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path, encoding="utf-8")
+        read_utf8_ini(parser, path, "setup.cfg")
     except configparser.Error as error:
         raise ConfigurationError(
             f"Cannot read the [dbtestkit] section of {path}: {error}. Fix the file's syntax."

@@ -225,6 +225,29 @@ class SetupCfgDiscoveryTest(ConfigCase):
             self.assertEqual(settings.url, url)
 
 
+class SetupCfgEncodingTest(ConfigCase):
+    """setup.cfg is read as UTF-8, as setuptools reads it."""
+
+    def write_latin1_setup_cfg(self, section):
+        path = self.root / "setup.cfg"
+        path.write_bytes(f"[metadata]\nauthor = Ren\xe9e\n\n[{section}]\nkeep = 1\n".encode("latin-1"))
+        return path
+
+    def test_latin1_setup_cfg_with_a_dbtestkit_section_names_file_line_and_fix(self):
+        path = self.write_latin1_setup_cfg("dbtestkit")
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database()
+        message = str(caught.exception)
+        self.assertIn(str(path.resolve()), message)
+        self.assertIn("byte 0xe9 on line 2", message)
+        self.assertIn("save the file as UTF-8", message)
+        self.assertIsInstance(caught.exception.__cause__, UnicodeDecodeError)
+
+    def test_latin1_setup_cfg_of_another_tool_is_ignored(self):
+        self.write_latin1_setup_cfg("tool:pytest")
+        self.assertFalse(self.database().settings.keep)
+
+
 class CacheDirPermissionsTest(ConfigCase):
 
     def test_new_cache_dir_is_created_0700(self):

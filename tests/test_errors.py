@@ -79,6 +79,17 @@ class AlembicIniErrorsTest(ChdirMixin, TempProjectCase):
         self.assertIn("env.py", message)
         self.assertIn("%(here)s", message)
 
+    def test_alembic_ini_not_in_utf8_names_the_file_the_line_and_the_fix(self):
+        text = support.ALEMBIC_INI + "# maintained by Ren\xe9e\n"
+        self.ini.write_bytes(text.encode("cp1252"))
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database()
+        message = str(caught.exception)
+        self.assertIn(str(self.ini.resolve()), message)
+        self.assertIn(f"byte 0xe9 on line {text.count(chr(10))}", message)
+        self.assertIn("save the file as UTF-8", message)
+        self.assertIsInstance(caught.exception.__cause__, UnicodeDecodeError)
+
     def test_config_errors_are_dbtestkit_errors(self):
         with self.assertRaises(dbtestkit.DbtestkitError):
             self.database(alembic_ini=self.tmp / "missing.ini")
@@ -328,6 +339,22 @@ class UrlErrorsTest(TempProjectCase):
         message = str(caught.exception)
         self.assertIn("'oracle'", message)
         self.assertIn("supported", message)
+
+    def test_async_driver_is_a_configuration_error_naming_the_sync_driver(self):
+        for url, sync in [
+            ("postgresql+asyncpg://u:s3cret@127.0.0.1/postgres", "postgresql+psycopg://u:***@127.0.0.1/postgres"),
+            ("postgresql+psycopg_async://u@127.0.0.1/postgres", "postgresql+psycopg://u@127.0.0.1/postgres"),
+            ("sqlite+aiosqlite://", "sqlite://"),
+            ("sqlite+aiosqlite:///app.db", "sqlite:///app.db"),
+            ("mysql+aiomysql://root@127.0.0.1/", "mysql+pymysql://root@127.0.0.1/"),
+            ("mariadb+asyncmy://root@127.0.0.1/", "mariadb+pymysql://root@127.0.0.1/"),
+        ]:
+            with self.subTest(url=url), self.assertRaises(dbtestkit.ConfigurationError) as caught:
+                self.database(url=url)
+            message = str(caught.exception)
+            self.assertIn("async", message)
+            self.assertIn(f"instead: {sync}.", message)
+            self.assertNotIn("s3cret", message)
 
     def test_unknown_driver_is_a_configuration_error_about_spelling(self):
         with self.assertRaises(dbtestkit.ConfigurationError) as caught:

@@ -12,6 +12,13 @@ BACKEND_MODULES = {
     "mysql": "dbtestkit.backends.mysql",
     "mariadb": "dbtestkit.backends.mysql",
 }
+# The sync driver to suggest when a URL names an async one (asyncpg, aiosqlite, aiomysql, …).
+SYNC_DRIVERS = {
+    "sqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
 
 
 def backend_for(url, cache_dir):
@@ -49,6 +56,14 @@ def _check_driver(parsed, url):
             f"SQLAlchemy has no driver {parsed.drivername!r} (URL {mask_url(url)}); "
             "check the spelling of dialect+driver in the URL."
         ) from error
+    if getattr(dialect, "is_async", False):
+        sync = parsed.set(drivername=SYNC_DRIVERS[parsed.get_backend_name()])
+        raise ConfigurationError(
+            f"dbtestkit does not support async drivers yet, and {parsed.drivername!r} is one "
+            f"(URL {mask_url(url)}). Name a sync driver for the same database instead: "
+            f"{mask_url(sync)}. Application code under test may still open a clone with its "
+            "async driver: swap the driver in the clone's URL (self.url)."
+        )
     try:
         dialect.import_dbapi()
     except ImportError as error:
