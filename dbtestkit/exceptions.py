@@ -9,6 +9,13 @@ class ConfigurationError(DbtestkitError):
     """The settings given to dbtestkit are missing, contradictory or invalid."""
 
 
+class SetUpNotCalled(ConfigurationError, AttributeError):
+    """A test used ``self.session`` (or another per-test attribute) that ``setUp`` did not set.
+
+    Also an AttributeError, so ``hasattr()`` and ``getattr(..., default)`` keep working.
+    """
+
+
 class BackendUnavailable(DbtestkitError):
     """The database server or its driver cannot be used."""
 
