@@ -10,6 +10,8 @@ from dbtestkit.exceptions import ConfigurationError, DbtestkitError
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # 128 + SIGPIPE: the status of a Unix tool whose reader went away (`dbtestkit status | head`).
 EXIT_BROKEN_PIPE = 141
+# Settings given on the command line, named as the user typed them in messages.
+OPTION_ORIGINS = {"url": "--url", "alembic_ini": "--alembic-ini", "cache_dir": "--cache-dir"}
 
 
 def cmd_fingerprint(database, args):
@@ -110,7 +112,10 @@ def main(argv=None):
     from dbtestkit.database import TestDatabase
 
     try:
-        database = TestDatabase(args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir)
+        database = TestDatabase(
+            args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir,
+            _keyword_origins=OPTION_ORIGINS,
+        )
         code = COMMANDS[args.command](database, args)
         # A reader that went away shows here, not as a traceback at exit.
         sys.stdout.flush()

@@ -37,6 +37,7 @@ class TestDatabase:
         cache_dir=None,
         keep=None,
         _search_from=None,
+        _keyword_origins=None,
     ):
         explicit = [n for n, v in (("alembic_ini", alembic_ini), ("alembic_config", alembic_config),
                                    ("metadata", metadata)) if v is not None]
@@ -46,7 +47,7 @@ class TestDatabase:
                 "pass only one of alembic_ini=, alembic_config=, metadata=."
             )
         self.settings = resolve_settings(
-            _search_from,
+            _search_from, _keyword_origins,
             url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
         )
         if alembic_config is not None:
@@ -54,7 +55,9 @@ class TestDatabase:
         elif metadata is not None:
             self.schema = MetadataSchema(metadata)
         elif self.settings.alembic_ini:
-            self.schema = AlembicSchema.from_ini(self.settings.alembic_ini)
+            self.schema = AlembicSchema.from_ini(
+                self.settings.alembic_ini, origin=self.settings.origin("alembic_ini")
+            )
         else:
             raise ConfigurationError(
                 "TestDatabase has no schema source: pass alembic_ini=, alembic_config= or "
@@ -66,8 +69,9 @@ class TestDatabase:
         self.name = self.settings.name or self.schema.label
         self.keep = self.settings.keep
         # Created only now, so a configuration error leaves no cache directory behind.
-        self.cache_dir = private_cache_dir(self.settings.cache_dir)
-        self.backend = backend_for(self.settings.url, self.cache_dir)
+        settings = self.settings
+        self.cache_dir = private_cache_dir(settings.cache_dir, settings.origins.get("cache_dir"))
+        self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
         self._golden = None
         self._pools = {}
         self._pools_lock = threading.Lock()

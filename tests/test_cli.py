@@ -277,6 +277,24 @@ class UsageErrorsTest(CliCase):
         self.assertIn("dbtestkit: ", result.stderr)
         self.assertIn("DBTESTKIT_ALEMBIC_INI", result.stderr)
 
+    def test_errors_about_command_line_options_name_the_option(self):
+        refused = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/postgres"
+        result = self.cli("--url", refused, "status")
+        self.assert_exit(result, 1)
+        self.assertIn("or fix --url.", result.stderr)
+        self.assertNotIn("DBTESTKIT_URL", result.stderr)
+        self.assertNotIn("s3cret", result.stderr)
+        result = self.cli("--alembic-ini", str(self.tmp / "nowhere.ini"), "status", project=False)
+        self.assert_exit(result, 2)
+        self.assertIn("(from --alembic-ini). Fix --alembic-ini", result.stderr)
+        blocked = self.tmp / "a-file"
+        blocked.write_text("not a folder")
+        result = self.cli("--alembic-ini", str(self.ini), "--cache-dir", str(blocked / "cache"),
+                          "status", project=False)
+        self.assert_exit(result, 2)
+        self.assertIn("(from --cache-dir)", result.stderr)
+        self.assertIn("Change --cache-dir to a writable directory", result.stderr)
+
     def test_unknown_subcommand_exits_2(self):
         result = self.cli("frobnicate")
         self.assert_exit(result, 2)

@@ -379,6 +379,30 @@ class UrlErrorsTest(TempProjectCase):
         self.assertNotIsInstance(caught.exception, dbtestkit.ConfigurationError)
 
 
+class MissingDatabaseOnServerTest(TempProjectCase):
+    """A server URL naming a database that does not exist: say so, not "is the server running?"."""
+
+    def setUp(self):
+        # Before TempProjectCase.setUp, which hides DBTESTKIT_REQUIRE.
+        self.servers = {backend: support.server_url(self, backend) for backend in ("postgresql", "mysql")}
+        super().setUp()
+
+    def test_the_error_says_the_database_does_not_exist_and_names_one_that_does(self):
+        usual = {"postgresql": "postgres", "mysql": ""}
+        for backend, server in self.servers.items():
+            with self.subTest(backend=backend):
+                missing = f"dbtk_no_such_database_{os.getpid()}"
+                url = sqlalchemy.engine.make_url(server).set(database=missing)
+                with self.assertRaises(dbtestkit.BackendUnavailable) as caught:
+                    self.database(url=url.render_as_string(hide_password=False)).fingerprint()
+                message = str(caught.exception)
+                self.assertIn(f"The database '{missing}' named in the URL does not exist", message)
+                self.assertIn("only needs an existing database to connect to", message)
+                suggestion = url.set(database=usual[backend]).render_as_string(hide_password=True)
+                self.assertIn(f"fix TestDatabase(url=...), e.g. to {suggestion}", message)
+                self.assertNotIn("server running", message)
+
+
 # -- schema sources, seeds, settings -------------------------------------------------------------
 
 

@@ -896,7 +896,7 @@ class UnreachableServerTest(TempProjectCase):
         message = str(error)
         self.assertIn("postgresql+psycopg://postgres@127.0.0.1:1/postgres", message)
         self.assertIn("pg_ctlcluster", message)
-        self.assertIn("DBTESTKIT_URL", message)
+        self.assertIn("or fix TestDatabase(url=...)", message)
         self.assertIsInstance(error.__cause__, sa.exc.OperationalError)
 
     def test_password_is_masked_in_the_message_and_the_whole_traceback(self):

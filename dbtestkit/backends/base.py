@@ -38,6 +38,8 @@ class BackendBase:
 
     # Whether clones are slow enough to be worth creating ahead in the background.
     pooled = False
+    # Where the URL was set ("--url", "DBTESTKIT_URL", …), named in advice.
+    url_origin = "the URL"
 
     @property
     def dialect(self):

@@ -11,10 +11,7 @@ from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.progress import report
 
-START_HINT = (
-    "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd) "
-    "or fix DBTESTKIT_URL"
-)
+START_HINT = "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)"
 # Every database dbtestkit makes holds this table; for a golden, its row is
 # written last, which is what publishes it (MySQL has no RENAME DATABASE).
 MARKER_TABLE = "dbtestkit_marker"

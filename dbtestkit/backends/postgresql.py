@@ -12,10 +12,7 @@ from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.progress import report
 
-START_HINT = (
-    "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start) or fix "
-    "DBTESTKIT_URL"
-)
+START_HINT = "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start)"
 # A template cannot be copied while anyone is connected to it; a clone that
 # races a brief connection is retried for this long.
 TEMPLATE_BUSY_SECONDS = 10
@@ -30,7 +27,7 @@ class Backend(ServerBackend):
 
     def __init__(self, url, cache_dir):
         self.url = url
-        self.admin = AdminConnection(url, "PostgreSQL", START_HINT)
+        self.admin = AdminConnection(url, "PostgreSQL", START_HINT, usual_database="postgres")
         self._server_version = None
         # CREATE DATABASE strategy for clones; None is the server's default
         # (WAL_LOG on 15+), which benchmarks/servers.py measured faster than
