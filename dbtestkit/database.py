@@ -103,13 +103,13 @@ class TestDatabase:
         return self._golden
 
     def clone(self, kind=None):
-        """Return a new copy of the golden (``kind``: the backend's ``clone_kinds``)."""
-        kind = kind or self.backend.default_clone_kind
-        if kind not in self.backend.clone_kinds:
-            raise ConfigurationError(
-                f"Clone kind {kind!r} is not offered by the {self.backend.name} backend; "
-                f"choose one of {list(self.backend.clone_kinds)}."
-            )
+        """Return a new copy of the golden; ``kind="shared"`` when another process must open it.
+
+        The default (``"in_process"``) is the fastest clone this process can
+        use: in memory on SQLite, a database on the servers, whose every
+        clone is shared anyway.
+        """
+        kind = self.backend.clone_storage(kind)
         # The golden is checked once per TestDatabase, not per clone: hashing
         # the history again would double the cost of a clone.
         golden = self._golden or self.ensure_golden()

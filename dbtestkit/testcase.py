@@ -120,7 +120,7 @@ class GoldenFileTestCase(unittest.TestCase):
     """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
 
     Per test: ``self.url``, ``self.engine``, ``self.session``. Set
-    ``clone_kind = "file"`` when another process must open ``self.url``.
+    ``clone_kind = "shared"`` when another process must open ``self.url``.
     With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
     """
 

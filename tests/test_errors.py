@@ -428,6 +428,32 @@ class SchemaSourceErrorsTest(ChdirMixin, TempProjectCase):
         self.assertIn("DBTESTKIT_ALEMBIC_INI", message)
 
 
+class CloneKindTest(TempProjectCase):
+
+    def test_unknown_clone_kind_is_a_configuration_error_listing_the_kinds(self):
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database().clone("tape")
+        message = str(caught.exception)
+        self.assertIn("'tape'", message)
+        self.assertIn('clone_kind = "shared"', message)
+        for alias in ("memory", "file", "database"):
+            self.assertIn(repr(alias), message)
+
+    def test_every_kind_is_a_need_each_backend_maps_to_its_storage(self):
+        from dbtestkit.backends import backend_for
+
+        kinds = [None, "in_process", "memory", "shared", "file", "database"]
+        expected = {
+            "sqlite://": dict(zip(kinds, ["memory"] * 3 + ["file"] * 3)),
+            "postgresql+psycopg://u@h/db": dict.fromkeys(kinds, "database"),
+            "mysql+pymysql://u@h/": dict.fromkeys(kinds, "database"),
+        }
+        for url, storage in expected.items():
+            backend = backend_for(url, self.tmp)  # connects to nothing
+            with self.subTest(backend=backend.name):
+                self.assertEqual({kind: backend.clone_storage(kind) for kind in storage}, storage)
+
+
 def failing_seed(connection):
     connection.execute(text("INSERT INTO author (name) VALUES ('seeded')"))
     raise ValueError("no authors today")

@@ -127,7 +127,8 @@ class GoldenFileIsolationTests(unittest.TestCase):
         for reverse in (False, True):
             result = run_cases("golden_file_cases", reverse=reverse)
             self.assertEqual(problems(result), {})
-            self.assertEqual(result.testsRun, 6)
+            self.assertEqual(result.testsRun, 7)
+            self.assertEqual(result.skipped, [])
 
     def test_memory_clone_is_gone_after_the_test(self):
         with DB.clone() as clone:

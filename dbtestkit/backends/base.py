@@ -9,7 +9,14 @@ import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from dbtestkit.exceptions import ConfigurationError
+
 _clone_counter = itertools.count(1)
+# What a test needs of its clone. Each backend maps these needs to storage of
+# its own, so a suite switches backends without editing its classes.
+CLONE_KINDS = ("in_process", "shared")
+# Storage names, accepted as kinds on every backend for the need each stands for.
+CLONE_KIND_ALIASES = {"memory": "in_process", "file": "shared", "database": "shared"}
 # Marks the test's own connection of a savepoint-mode clone (in its DBAPI connection's info).
 OWN_CONNECTION = "dbtestkit_own_connection"
 
@@ -40,6 +47,19 @@ class BackendBase:
     pooled = False
     # Where the URL was set ("--url", "DBTESTKIT_URL", …), named in advice.
     url_origin = "the URL"
+    # The storage (the ``kind`` argument of ``clone()``) serving each need of CLONE_KINDS.
+    clone_storage_of = {}
+
+    def clone_storage(self, kind=None):
+        """Return the storage this backend makes for a clone of ``kind`` (default ``in_process``)."""
+        need = CLONE_KIND_ALIASES.get(kind, kind) if kind else "in_process"
+        if need not in CLONE_KINDS:
+            raise ConfigurationError(
+                f"Clone kind {kind!r} is not one dbtestkit knows. Set clone_kind = \"shared\" "
+                "when another process must open the clone's URL, or leave it unset for the "
+                f"fastest clone this process can use; {sorted(CLONE_KIND_ALIASES)} are accepted too."
+            )
+        return self.clone_storage_of[need]
 
     @property
     def dialect(self):

@@ -108,8 +108,8 @@ class AdminConnection:
 class ServerBackend(BackendBase):
     """What PostgreSQL and MySQL share: naming, URLs, leftovers. Subclasses do the SQL."""
 
-    clone_kinds = ("database",)
-    default_clone_kind = "database"
+    # Any process that can reach the server can open a clone.
+    clone_storage_of = {"in_process": "database", "shared": "database"}
     # A clone is a CREATE DATABASE (tens to hundreds of milliseconds): worth
     # preparing ahead in the background.
     pooled = True

@@ -24,11 +24,10 @@ class Backend(BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
-    clone_kinds = ("memory", "file")
     # Backup into memory costs about half of a file copy plus a new engine
     # (benchmarks/isolation.py), and memdb URLs work for any engine in the
     # process; file clones are for URLs shared with other processes.
-    default_clone_kind = "memory"
+    clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
 
     def __init__(self, url, cache_dir):
