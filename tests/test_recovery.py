@@ -1,61 +1,60 @@
 """Savepoint mode never hangs and loses only the test that broke, on every backend.
 
-The case modules (tests/cases/savepoint_locks.py, savepoint_lost_*.py) run on
-SQLite in this process, and on PostgreSQL (psycopg and psycopg2) and MariaDB
-in a subprocess whose DBTESTKIT_URL names the test server, with a project of
-their own whose databases are dropped afterwards.
+The case modules (tests/cases/savepoint_locks.py, savepoint_lost_*.py) run in
+a subprocess whose DBTESTKIT_URL names SQLite, PostgreSQL (psycopg and
+psycopg2) or MariaDB, with a project of their own whose databases are dropped
+afterwards.
 """
 
 import json
 import os
 import secrets
+import subprocess
 import tempfile
-import textwrap
 import unittest
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
 from tests import support
-from tests.test_isolation import problems, run_cases
+from tests.test_postgresql import CASES_RUNNER
 
 CASE_MODULES = ("savepoint_locks", "savepoint_lost_class", "savepoint_lost_module")
 
-# Runs case modules on DBTESTKIT_URL; prints one RESULT line of JSON. The project of
-# tests.cases gets a comment of this run's own, so its golden is nobody else's.
-RUNNER = textwrap.dedent('''
-    import json, os, sys
-    from pathlib import Path
-    from tests import support
 
-    write_project = support.write_project
+def run_case_modules(url):
+    """Run each case module on ``url`` in a subprocess; return ``(report, fingerprints)``.
 
-    def unique_project(root, *args, **kwargs):
-        ini = write_project(root, *args, **kwargs)
-        env_py = Path(root) / "migrations" / "env.py"
-        env_py.write_text(env_py.read_text() + "\\n# dbtestkit test run " + os.environ["DBTK_TEST_TOKEN"] + "\\n")
-        return ini
-
-    support.write_project = unique_project
-    from tests.cases import DB
-    from tests.test_recovery import outcome
-
-    # Written before anything is built, so the parent can clean up even after a crash.
-    Path(os.environ["DBTK_TEST_FINGERPRINTS"]).write_text(json.dumps([DB.fingerprint()]))
-    report = {name: outcome(name) for name in sys.argv[1:]}
-    report["backend"] = DB.backend.name
-    print("RESULT " + json.dumps(report))
-''')
-
-
-def outcome(module_name):
-    """Run one case module; return what ran, failed and was skipped (method names)."""
-    result = run_cases(module_name)
-    return {
-        "run": result.testsRun,
-        "problems": problems(result),
-        "skipped": sorted(test.id().rsplit(".", 1)[-1] for test, _ in result.skipped),
-    }
+    The report maps a module to what ran, failed and was skipped (method names).
+    """
+    work = Path(tempfile.mkdtemp(prefix="dbtestkit-recovery-"))
+    try:
+        fingerprints = work / "fingerprints.json"
+        env = {key: "" for key in os.environ if key.startswith("DBTESTKIT_")}
+        env.update(
+            DBTESTKIT_URL=url, DBTESTKIT_CACHE_DIR=str(work / "cache"),
+            DBTK_TEST_TOKEN=secrets.token_hex(8), DBTK_TEST_FINGERPRINTS=str(fingerprints),
+        )
+        plan = [["forward", [f"tests.cases.{name}"]] for name in CASE_MODULES]
+        try:
+            process = support.run_python(["-c", CASES_RUNNER, json.dumps(plan)], cwd=support.REPO,
+                                         env=env, timeout=150)
+        except subprocess.TimeoutExpired as error:
+            process = subprocess.CompletedProcess(error.cmd, -1, "", f"{error}\n{error.stderr}")
+        listed = json.loads(fingerprints.read_text()) if fingerprints.exists() else []
+        if process.returncode != 0:
+            return {"failed": process.stderr[-5000:]}, listed
+        outcome = json.loads(process.stdout.strip().splitlines()[-1])
+    finally:
+        support._rmtree(work)
+    report = {"backend": outcome["backends"][0]}
+    for name, one_pass in zip(CASE_MODULES, outcome["passes"]):
+        report[name] = {
+            "run": one_pass["run"],
+            "problems": {test.rsplit(".", 1)[-1]: text for test, text in one_pass["problems"].items()},
+            "skipped": sorted(test.rsplit(".", 1)[-1] for test in one_pass["skipped"]),
+        }
+    return report, listed
 
 
 class RecoveryChecks:
@@ -64,13 +63,22 @@ class RecoveryChecks:
     backend = None
 
     @classmethod
-    def run_modules(cls):
+    def server(cls):
+        """Return the URL the cases run on."""
         raise NotImplementedError
+
+    @classmethod
+    def drop_databases_of(cls, server, fingerprints):
+        """Drop what the cases left on the server (nothing to do on SQLite)."""
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.report = cls.run_modules()
+        server = cls.server()
+        cls.report, fingerprints = run_case_modules(server)
+        cls.drop_databases_of(server, fingerprints)
+        if "failed" in cls.report:
+            raise AssertionError(f"the case runner failed:\n{cls.report['failed']}")
 
     def test_the_cases_ran_on_this_backend(self):
         self.assertEqual(self.report["backend"], self.backend)
@@ -103,47 +111,21 @@ class OnSQLiteTest(RecoveryChecks, unittest.TestCase):
     backend = "sqlite"
 
     @classmethod
-    def run_modules(cls):
-        from tests.cases import DB
-
-        report = {name: outcome(name) for name in CASE_MODULES}
-        report["backend"] = DB.backend.name
-        return report
+    def server(cls):
+        return "sqlite://"
 
 
 class OnServer(RecoveryChecks):
-    """Runs the case modules in a subprocess on the test server, then drops its databases."""
+    """The test server of ``backend`` (with ``driver``, if given)."""
 
     driver = None
 
     @classmethod
-    def run_modules(cls):
-        probe = unittest.TestCase()
-        server = support.server_url(probe, cls.backend)
-        url = make_url(server)
+    def server(cls):
+        url = make_url(support.server_url(unittest.TestCase(), cls.backend))
         if cls.driver:
             url = url.set(drivername=f"{url.get_backend_name()}+{cls.driver}")
-        work = Path(tempfile.mkdtemp(prefix="dbtestkit-recovery-"))
-        cls.addClassCleanup(support._rmtree, work)
-        fingerprints = work / "fingerprints.json"
-        cls.addClassCleanup(cls.drop_databases_listed_in, server, fingerprints)
-        env = {key: "" for key in os.environ if key.startswith("DBTESTKIT_")}
-        env.update(
-            DBTESTKIT_URL=url.render_as_string(hide_password=False),
-            DBTESTKIT_CACHE_DIR=str(work / "cache"),
-            DBTK_TEST_TOKEN=secrets.token_hex(8),
-            DBTK_TEST_FINGERPRINTS=str(fingerprints),
-        )
-        process = support.run_python(["-c", RUNNER, *CASE_MODULES], cwd=support.REPO, env=env, timeout=150)
-        lines = [line for line in process.stdout.splitlines() if line.startswith("RESULT ")]
-        if process.returncode != 0 or not lines:
-            raise AssertionError(f"the case runner failed:\n{process.stdout}\n{process.stderr[-5000:]}")
-        return json.loads(lines[-1][len("RESULT "):])
-
-    @classmethod
-    def drop_databases_listed_in(cls, server, fingerprints):
-        if fingerprints.exists():
-            cls.drop_databases_of(server, json.loads(fingerprints.read_text()))
+        return url.render_as_string(hide_password=False)
 
 
 class PostgreSQLServer(OnServer):
