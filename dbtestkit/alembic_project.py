@@ -32,7 +32,8 @@ LEGACY_SPLIT = re.compile(r", *|(?: +)")
 class AlembicProject:
     """An Alembic project seen through its files: ini options, env.py, revisions."""
 
-    def __init__(self, ini_path=None, *, options=None, section=DEFAULT_SECTION, config=None, origin=None):
+    def __init__(self, ini_path=None, *, options=None, section=DEFAULT_SECTION, config=None,
+                 origin=None):
         self.ini_path = Path(ini_path).resolve() if ini_path else None
         # Where the path came from (e.g. "--alembic-ini"), for messages.
         self.origin = origin

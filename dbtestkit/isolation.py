@@ -144,11 +144,12 @@ class TestTransaction:
         self.outer.reopen()
         if lost:
             raise ConnectionLost(
-                "The database connection of this test was lost: the server ended it (it "
-                "restarted, an administrator or another program ended the connection, or a "
-                "server timeout for idle connections ran out). What the test wrote went with "
-                "its clone, and the next test starts on a fresh clone with class data loaded "
-                "again. If nothing ended it on purpose, look in the server's log for why."
+                "The database connection of this test was lost: something outside the test "
+                "ended it (the server restarted, an administrator or another program killed "
+                "the connection, or a server timeout for idle connections ran out). What the "
+                "test wrote went with its clone, and the next test starts on a fresh clone "
+                "with class data loaded again. If nothing ended it on purpose, look in the "
+                "server's log for why."
             ) from cause
         raise IsolationBroken(
             "The test ended the transaction that isolates tests from each other: it called "

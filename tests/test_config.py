@@ -269,9 +269,11 @@ class SettingOriginsInErrorsTest(ConfigCase):
                 self.assertIn("or fix TestDatabase(url=...).", message)
             with self.subTest(backend=backend, origin="environment"):
                 self.setenv("DBTESTKIT_URL", url)
-                message = self.connection_error()
+                try:
+                    message = self.connection_error()
+                finally:
+                    del os.environ["DBTESTKIT_URL"]
                 self.assertIn("or fix DBTESTKIT_URL.", message)
-                del os.environ["DBTESTKIT_URL"]
             with self.subTest(backend=backend, origin="setup.cfg"):
                 cfg = self.write_setup_cfg(f"url = {url}\n")
                 message = self.connection_error()

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
 
 _clone_counter = itertools.count(1)
 # What a test needs of its clone. Each backend maps these needs to storage of
@@ -86,7 +86,7 @@ class BackendBase:
         """
         from sqlalchemy import event
 
-        event.listen(engine, "connect", lambda dbapi_connection, record: self.limit_lock_wait(dbapi_connection))
+        event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
         event.listen(engine, "handle_error", self._explain_lock_wait, retval=True)
 
     def prepare_outer_connection(self, connection):
@@ -109,8 +109,6 @@ class BackendBase:
             return None
         if context.connection.info.get(OWN_CONNECTION):
             return None
-        from dbtestkit.exceptions import LockWaitTimeout
-
         # The driver's error is chained to this one (shown above it in a traceback).
         return LockWaitTimeout(
             "A second connection to the test's database gave up after waiting "
