@@ -6,9 +6,11 @@ from dbtestkit.database import TestDatabase  # noqa: E402
 from dbtestkit.exceptions import (  # noqa: E402
     BackendUnavailable,
     ConfigurationError,
+    ConnectionLost,
     DbtestkitError,
     GoldenMismatch,
     IsolationBroken,
+    LockWaitTimeout,
     MigrationError,
 )
 
@@ -33,11 +35,13 @@ def __getattr__(name):
 __all__ = [
     "BackendUnavailable",
     "ConfigurationError",
+    "ConnectionLost",
     "DatabaseTestCase",
     "DbtestkitError",
     "GoldenFileTestCase",
     "GoldenMismatch",
     "IsolationBroken",
+    "LockWaitTimeout",
     "MigrationError",
     "MigrationTestCase",
     "TestDatabase",

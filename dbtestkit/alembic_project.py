@@ -11,6 +11,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from dbtestkit.config import read_utf8_ini
 from dbtestkit.exceptions import ConfigurationError
 
 DEFAULT_SECTION = "alembic"
@@ -31,8 +32,11 @@ LEGACY_SPLIT = re.compile(r", *|(?: +)")
 class AlembicProject:
     """An Alembic project seen through its files: ini options, env.py, revisions."""
 
-    def __init__(self, ini_path=None, *, options=None, section=DEFAULT_SECTION, config=None):
+    def __init__(self, ini_path=None, *, options=None, section=DEFAULT_SECTION, config=None,
+                 origin=None):
         self.ini_path = Path(ini_path).resolve() if ini_path else None
+        # Where the path came from (e.g. "--alembic-ini"), for messages.
+        self.origin = origin
         self.section = section
         self.config = config
         self.options = options if options is not None else self._read_ini()
@@ -56,14 +60,19 @@ class AlembicProject:
         if self.ini_path is None:
             raise ConfigurationError("No alembic.ini given; pass alembic_ini= or alembic_config=.")
         if not self.ini_path.is_file():
+            if self.origin:
+                advice = f"Fix {self.origin} to name your project's alembic.ini"
+            else:
+                advice = ("Pass alembic_ini= with the path to your project's alembic.ini, or set "
+                          "alembic_ini in setup.cfg [dbtestkit]")
             raise ConfigurationError(
-                f"alembic.ini not found at {self.ini_path}. Pass alembic_ini= with the path "
-                "to your project's alembic.ini (relative paths are relative to the working "
-                "directory), or set alembic_ini in setup.cfg [dbtestkit]."
+                f"alembic.ini not found at {self.ini_path}"
+                f"{f' (from {self.origin})' if self.origin else ''}. {advice} (relative paths are "
+                "relative to the working directory, or to setup.cfg when set there)."
             )
         parser = configparser.ConfigParser(defaults={"here": str(self.ini_path.parent)})
         try:
-            parser.read(self.ini_path, encoding="utf-8")
+            read_utf8_ini(parser, self.ini_path, "alembic.ini")
             if not parser.has_section(self.section):
                 raise ConfigurationError(
                     f"{self.ini_path} has no [{self.section}] section; is it an alembic.ini?"

@@ -1,12 +1,17 @@
 """The ``dbtestkit`` command: a thin skin over library calls. The only module that prints."""
 
 import argparse
+import os
 import sys
 import time
 
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+# 128 + SIGPIPE: the status of a Unix tool whose reader went away (`dbtestkit status | head`).
+EXIT_BROKEN_PIPE = 141
+# Settings given on the command line, named as the user typed them in messages.
+OPTION_ORIGINS = {"url": "--url", "alembic_ini": "--alembic-ini", "cache_dir": "--cache-dir"}
 
 
 def cmd_fingerprint(database, args):
@@ -107,8 +112,18 @@ def main(argv=None):
     from dbtestkit.database import TestDatabase
 
     try:
-        database = TestDatabase(args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir)
+        database = TestDatabase(
+            args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir,
+            _keyword_origins=OPTION_ORIGINS,
+        )
         code = COMMANDS[args.command](database, args)
+        # A reader that went away shows here, not as a traceback at exit.
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Stop quietly, as Unix tools do; stdout goes nowhere from now on, so
+        # the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
     except ConfigurationError as error:
         print(f"dbtestkit: {error}", file=sys.stderr)
         code = EXIT_USAGE

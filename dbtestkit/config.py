@@ -3,7 +3,7 @@
 import configparser
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbtestkit.exceptions import ConfigurationError
@@ -28,34 +28,49 @@ class Settings:
     cache_dir: Path
     keep: bool
     name: "str | None"
+    # Where each setting came from, in words an error message can name:
+    # "--url", "DBTESTKIT_URL", "url in /src/setup.cfg [dbtestkit]", ...
+    origins: dict = field(default_factory=dict, compare=False)
+
+    def origin(self, key):
+        """Return where setting ``key`` came from, e.g. ``DBTESTKIT_URL`` or ``--url``."""
+        return self.origins.get(key) or f"the default {key}"
 
 
-def resolve_settings(search_from=None, **given):
+def resolve_settings(search_from=None, keyword_origins=None, **given):
     """Merge keyword arguments over environment over setup.cfg over defaults.
 
     setup.cfg is looked for upwards from ``search_from`` (a test module's
-    folder, say), then from the working directory.
+    folder, say), then from the working directory. ``keyword_origins`` says
+    how keywords were given when not by a caller of TestDatabase (``--url``).
     """
-    from_cfg = read_setup_cfg(search_from) if search_from else {}
-    from_cfg = from_cfg or read_setup_cfg()
-    values = {}
+    cfg_path, from_cfg = _setup_cfg_settings(search_from) if search_from else (None, {})
+    if not from_cfg:
+        cfg_path, from_cfg = _setup_cfg_settings()
+    values, origins = {}, {}
     for key in SETTING_NAMES:
+        variable = ENV_PREFIX + key.upper()
         if given.get(key) is not None:
             values[key] = given[key]
-        elif os.environ.get(ENV_PREFIX + key.upper()):
-            values[key] = os.environ[ENV_PREFIX + key.upper()]
+            origins[key] = (keyword_origins or {}).get(key) or f"TestDatabase({key}=...)"
+        elif os.environ.get(variable):
+            values[key] = os.environ[variable]
+            origins[key] = variable
         else:
             values[key] = from_cfg.get(key)
+            if values[key] is not None:
+                origins[key] = f"{key} in {cfg_path} [{SETUP_CFG_SECTION}]"
     return Settings(
         url=str(values["url"] or DEFAULT_URL),
         alembic_ini=os.fspath(values["alembic_ini"]) if values["alembic_ini"] else None,
         cache_dir=cache_dir_path(values["cache_dir"]),
-        keep=parse_bool(values["keep"], "keep"),
+        keep=parse_bool(values["keep"], "keep", origins.get("keep")),
         name=values["name"],
+        origins=origins,
     )
 
 
-def parse_bool(value, setting):
+def parse_bool(value, setting, origin=None):
     """Read a yes/no setting written as a bool or a word."""
     if value is None or isinstance(value, bool):
         return bool(value)
@@ -64,8 +79,9 @@ def parse_bool(value, setting):
         return True
     if word in FALSE_WORDS:
         return False
+    where = f" (from {origin})" if origin else ""
     raise ConfigurationError(
-        f"dbtestkit setting {setting!r} is {value!r}; use 1/0, true/false or yes/no."
+        f"dbtestkit setting {setting!r} is {value!r}{where}; use 1/0, true/false or yes/no."
     )
 
 
@@ -82,21 +98,44 @@ def find_setup_cfg(start=None):
 def _has_section(path):
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path, encoding="utf-8")
+        read_utf8_ini(parser, path, "setup.cfg")
+    except ConfigurationError:
+        if f"[{SETUP_CFG_SECTION}]".encode() in path.read_bytes():
+            raise
+        # Another tool's setup.cfg in another encoding: not ours to judge.
+        return False
     except configparser.Error:
         return False
     return parser.has_section(SETUP_CFG_SECTION)
 
 
+def read_utf8_ini(parser, path, what):
+    """Read the ini file ``path`` into ``parser`` as UTF-8; other encodings are a ConfigurationError."""
+    try:
+        parser.read(path, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        line = error.object[:error.start].count(b"\n") + 1
+        raise ConfigurationError(
+            f"{path} is not UTF-8 text: byte 0x{error.object[error.start]:02x} on line {line} "
+            f"is not valid UTF-8. dbtestkit reads {what} as UTF-8: save the file as UTF-8 "
+            "(in most editors: save with encoding, UTF-8)."
+        ) from error
+
+
 def read_setup_cfg(start=None):
     """Return the ``[dbtestkit]`` settings of the nearest setup.cfg, paths made absolute."""
+    return _setup_cfg_settings(start)[1]
+
+
+def _setup_cfg_settings(start=None):
+    """Return ``(path, settings)`` of the nearest setup.cfg with a ``[dbtestkit]`` section."""
     path = find_setup_cfg(start)
     if path is None:
-        return {}
+        return None, {}
     # No interpolation: URLs carry percent-encoded passwords.
     parser = configparser.ConfigParser(interpolation=None)
     try:
-        parser.read(path, encoding="utf-8")
+        read_utf8_ini(parser, path, "setup.cfg")
     except configparser.Error as error:
         raise ConfigurationError(
             f"Cannot read the [dbtestkit] section of {path}: {error}. Fix the file's syntax."
@@ -110,7 +149,7 @@ def read_setup_cfg(start=None):
     for key in PATH_SETTINGS:
         if section.get(key):
             section[key] = str((path.parent / section[key]).resolve())
-    return section
+    return path, section
 
 
 def default_cache_dir():
@@ -125,22 +164,27 @@ def cache_dir_path(value=None):
     return Path(value).expanduser().resolve() if value else default_cache_dir()
 
 
-def private_cache_dir(value=None):
-    """Return the cache directory, created 0700 and checked to belong to this user."""
+def private_cache_dir(value=None, origin=None):
+    """Return the cache directory, created 0700 and checked to belong to this user.
+
+    ``origin`` says where ``value`` came from (e.g. ``--cache-dir``), for messages.
+    """
     path = cache_dir_path(value)
+    where = f" (from {origin})" if origin else ""
+    fix = f"Change {origin}" if origin else f"Set {ENV_PREFIX}CACHE_DIR"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         info = path.stat()
     except OSError as error:
         raise ConfigurationError(
-            f"Cannot create the dbtestkit cache directory {path}: {error}. "
-            "Set DBTESTKIT_CACHE_DIR to a writable directory."
+            f"Cannot create the dbtestkit cache directory {path}{where}: {error}. "
+            f"{fix} to a writable directory."
         ) from error
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise ConfigurationError(
-            f"The dbtestkit cache directory {path} belongs to another user; "
+            f"The dbtestkit cache directory {path}{where} belongs to another user; "
             "dbtestkit will not keep goldens where others can replace them. "
-            "Set DBTESTKIT_CACHE_DIR to a directory of your own."
+            f"{fix} to a directory of your own."
         )
     if stat.S_IMODE(info.st_mode) & 0o077:
         path.chmod(0o700)

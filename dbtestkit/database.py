@@ -37,6 +37,7 @@ class TestDatabase:
         cache_dir=None,
         keep=None,
         _search_from=None,
+        _keyword_origins=None,
     ):
         explicit = [n for n, v in (("alembic_ini", alembic_ini), ("alembic_config", alembic_config),
                                    ("metadata", metadata)) if v is not None]
@@ -46,7 +47,7 @@ class TestDatabase:
                 "pass only one of alembic_ini=, alembic_config=, metadata=."
             )
         self.settings = resolve_settings(
-            _search_from,
+            _search_from, _keyword_origins,
             url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
         )
         if alembic_config is not None:
@@ -54,7 +55,9 @@ class TestDatabase:
         elif metadata is not None:
             self.schema = MetadataSchema(metadata)
         elif self.settings.alembic_ini:
-            self.schema = AlembicSchema.from_ini(self.settings.alembic_ini)
+            self.schema = AlembicSchema.from_ini(
+                self.settings.alembic_ini, origin=self.settings.origin("alembic_ini")
+            )
         else:
             raise ConfigurationError(
                 "TestDatabase has no schema source: pass alembic_ini=, alembic_config= or "
@@ -66,8 +69,9 @@ class TestDatabase:
         self.name = self.settings.name or self.schema.label
         self.keep = self.settings.keep
         # Created only now, so a configuration error leaves no cache directory behind.
-        self.cache_dir = private_cache_dir(self.settings.cache_dir)
-        self.backend = backend_for(self.settings.url, self.cache_dir)
+        settings = self.settings
+        self.cache_dir = private_cache_dir(settings.cache_dir, settings.origins.get("cache_dir"))
+        self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
         self._golden = None
         self._pools = {}
         self._pools_lock = threading.Lock()
@@ -99,13 +103,13 @@ class TestDatabase:
         return self._golden
 
     def clone(self, kind=None):
-        """Return a new copy of the golden (``kind``: the backend's ``clone_kinds``)."""
-        kind = kind or self.backend.default_clone_kind
-        if kind not in self.backend.clone_kinds:
-            raise ConfigurationError(
-                f"Clone kind {kind!r} is not offered by the {self.backend.name} backend; "
-                f"choose one of {list(self.backend.clone_kinds)}."
-            )
+        """Return a new copy of the golden; ``kind="shared"`` when another process must open it.
+
+        The default (``"in_process"``) is the fastest clone this process can
+        use: in memory on SQLite, a database on the servers, whose every
+        clone is shared anyway.
+        """
+        kind = self.backend.clone_storage(kind)
         # The golden is checked once per TestDatabase, not per clone: hashing
         # the history again would double the cost of a clone.
         golden = self._golden or self.ensure_golden()

@@ -9,6 +9,13 @@ class ConfigurationError(DbtestkitError):
     """The settings given to dbtestkit are missing, contradictory or invalid."""
 
 
+class SetUpNotCalled(ConfigurationError, AttributeError):
+    """A test used ``self.session`` (or another per-test attribute) that ``setUp`` did not set.
+
+    Also an AttributeError, so ``hasattr()`` and ``getattr(..., default)`` keep working.
+    """
+
+
 class BackendUnavailable(DbtestkitError):
     """The database server or its driver cannot be used."""
 
@@ -27,3 +34,11 @@ class GoldenMismatch(DbtestkitError):
 
 class IsolationBroken(DbtestkitError):
     """A test ended the transaction that isolates it from other tests."""
+
+
+class ConnectionLost(IsolationBroken):
+    """The server ended the connection a savepoint-mode test ran on."""
+
+
+class LockWaitTimeout(DbtestkitError):
+    """Another connection of a savepoint-mode test gave up waiting for a lock the test holds."""

@@ -22,6 +22,9 @@ class Golden:
     url: str
     built: bool
     seconds: float
+    # Not built here but by another process, whose build lock this one waited
+    # for this many seconds; None when the golden was ready at first look.
+    waited: "float | None" = None
 
 
 def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, before=()):
@@ -33,10 +36,13 @@ def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, bef
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
         return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
+    waiting = time.perf_counter()
     with backend.build_lock(fingerprint):
         # Another process may have published it while we waited for the lock.
         if _trusted(backend, fingerprint, discard=True):
-            return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
+            waited = time.perf_counter() - waiting
+            return Golden(fingerprint, backend.golden_url(fingerprint), False,
+                          time.perf_counter() - started, waited)
         backend.remove_stale_builds(fingerprint)
         progress = BuildProgress(fingerprint, label, always=progress)
         build = backend.start_build(fingerprint)

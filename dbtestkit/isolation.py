@@ -5,7 +5,7 @@ Framework-free: the unittest layer drives these objects, and so could any other 
 
 from sqlalchemy.orm import Session
 
-from dbtestkit.exceptions import ConfigurationError, IsolationBroken
+from dbtestkit.exceptions import ConfigurationError, ConnectionLost, IsolationBroken
 
 _module_scopes = {}
 
@@ -23,10 +23,12 @@ class OuterTransaction:
 
     def open(self):
         """Clone the golden, connect, and begin the outer transaction."""
+        backend = self.database.backend
         self.clone = self.database.clone()
         try:
-            self.database.backend.prepare_outer_engine(self.clone.engine)
+            backend.prepare_outer_engine(self.clone.engine)
             self.connection = self.clone.engine.connect()
+            backend.prepare_outer_connection(self.connection)
             self.transaction = self.connection.begin()
         except BaseException:
             self.close()
@@ -36,7 +38,12 @@ class OuterTransaction:
     @property
     def intact(self):
         """Whether the outer transaction is still open, so rolling back undoes everything."""
-        return self.transaction is not None and self.transaction.is_active
+        return self.transaction is not None and self.transaction.is_active and not self.lost
+
+    @property
+    def lost(self):
+        """Whether the connection died under us (the server ended it, or it broke)."""
+        return self.connection is not None and self.connection.invalidated
 
     def close(self):
         """Roll everything back and drop the clone."""
@@ -74,8 +81,9 @@ class ClassData:
         self.load(self.outer.connection)
 
     def discard(self):
-        """Roll the class data back."""
-        if self.savepoint is not None and self.savepoint.is_active and self.outer.intact:
+        """Roll the class data back (unless it went with an outer transaction since replaced)."""
+        current = self.generation == self.outer.generation
+        if current and self.savepoint is not None and self.savepoint.is_active and self.outer.intact:
             self.savepoint.rollback()
         self.savepoint = None
 
@@ -117,26 +125,39 @@ class TestTransaction:
         from sqlalchemy.exc import DBAPIError
 
         backend = self.outer.database.backend
+        cause = None
         try:
             self.session.close()
             if self.outer.intact:
                 try:
                     backend.before_savepoint_rollback(self.outer.connection)
                 finally:
-                    self.savepoint.undo()
+                    if not self.outer.lost:
+                        self.savepoint.undo()
                 return
         except DBAPIError as error:
             # MySQL commits implicitly on DDL, which erases every savepoint.
-            if not backend.savepoint_lost(error):
+            if not (error.connection_invalidated or backend.savepoint_lost(error)):
                 raise
+            cause = error
+        lost = self.outer.lost
         self.outer.reopen()
+        if lost:
+            raise ConnectionLost(
+                "The database connection of this test was lost: something outside the test "
+                "ended it (the server restarted, an administrator or another program killed "
+                "the connection, or a server timeout for idle connections ran out). What the "
+                "test wrote went with its clone, and the next test starts on a fresh clone "
+                "with class data loaded again. If nothing ended it on purpose, look in the "
+                "server's log for why."
+            ) from cause
         raise IsolationBroken(
             "The test ended the transaction that isolates tests from each other: it called "
             "commit() or rollback() on self.connection, or ran a statement that commits "
             "implicitly (DDL such as CREATE TABLE on MySQL). What it wrote was thrown away "
             "with its clone. Use self.session, which may commit and roll back freely, or "
             "GoldenFileTestCase for tests that must commit for real or run DDL."
-        )
+        ) from cause
 
 
 class ModuleScope:
@@ -217,11 +238,23 @@ class ClassScope:
 
     def begin_test(self):
         """Return the transaction of one test, reloading class data if a test broke it."""
+        from sqlalchemy.exc import DBAPIError
+
         if self.outer is None or self.outer.connection is None:
             raise ConfigurationError(
                 "The class's database scope is not open: call super().setUpClass() in "
                 "setUpClass overrides, and do not use tests after tearDownModule."
             )
+        if not self.outer.lost:
+            try:
+                self._activate()
+                return TestTransaction(self.outer)
+            except DBAPIError as error:
+                if not error.connection_invalidated:
+                    raise
+        # The connection died between tests: no test broke anything, so this
+        # one starts on a fresh clone instead of failing.
+        self.outer.reopen()
         self._activate()
         return TestTransaction(self.outer)
 

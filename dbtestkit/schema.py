@@ -22,9 +22,9 @@ class AlembicSchema:
         self.label = project.script_location.parent.name
 
     @classmethod
-    def from_ini(cls, path):
-        """Describe the history behind an alembic.ini path."""
-        return cls(AlembicProject(path))
+    def from_ini(cls, path, origin=None):
+        """Describe the history behind an alembic.ini path (``origin``: where it was set)."""
+        return cls(AlembicProject(path, origin=origin))
 
     @classmethod
     def from_config(cls, config):

@@ -19,7 +19,7 @@ class RunStats:
 
     def golden_ready(self, golden, label):
         """Note that ``golden`` was reused or built (the first event per fingerprint counts)."""
-        self.goldens.setdefault(golden.fingerprint, (label, golden.built, golden.seconds))
+        self.goldens.setdefault(golden.fingerprint, (label, golden))
 
     def clone_made(self, seconds):
         """Note the time one clone took to hand out."""
@@ -28,8 +28,13 @@ class RunStats:
     def summary(self):
         """Return the summary as lines of text."""
         lines = []
-        for fingerprint, (label, built, seconds) in self.goldens.items():
-            state = f"built in {seconds:.2f}s" if built else f"reused (checked in {seconds * 1000:.1f} ms)"
+        for fingerprint, (label, golden) in self.goldens.items():
+            if golden.built:
+                state = f"built in {golden.seconds:.2f}s"
+            elif golden.waited is not None:
+                state = f"waited {golden.waited * 1000:.1f} ms for another process's build, then reused"
+            else:
+                state = f"reused (checked in {golden.seconds * 1000:.1f} ms)"
             lines.append(f"golden {label} {fingerprint[:10]}… {state}")
         if self.clone_seconds:
             median = statistics.median(self.clone_seconds) * 1000

@@ -4,9 +4,35 @@ import os
 import sys
 import unittest
 
-from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.exceptions import ConfigurationError, SetUpNotCalled
 from dbtestkit.isolation import ClassScope
 from dbtestkit.progress import report
+
+
+class SetInSetUp:
+    """A per-test attribute that ``setUp`` sets; reading it earlier explains the missing ``super()``."""
+
+    def __set_name__(self, owner, name):
+        self.name = name
+        self.base = owner.__name__
+
+    def __get__(self, test, owner=None):
+        if test is None:
+            return self
+        try:
+            return test.__dict__[self.name]
+        except KeyError:
+            raise SetUpNotCalled(
+                f"self.{self.name} is not set: {type(test).__qualname__}.setUp does not call "
+                f"super().setUp(), which is where {self.base} prepares each test's database. "
+                "Call super().setUp() first in setUp overrides."
+            ) from None
+
+    def __set__(self, test, value):
+        test.__dict__[self.name] = value
+
+    def __delete__(self, test):
+        test.__dict__.pop(self.name, None)
 
 
 def database_of(test_class):
@@ -39,6 +65,9 @@ class DatabaseTestCase(unittest.TestCase):
     """
 
     database = None
+    session = SetInSetUp()
+    connection = SetInSetUp()
+    engine = SetInSetUp()
 
     @classmethod
     def setUpTestData(cls, connection):
@@ -91,12 +120,15 @@ class GoldenFileTestCase(unittest.TestCase):
     """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
 
     Per test: ``self.url``, ``self.engine``, ``self.session``. Set
-    ``clone_kind = "file"`` when another process must open ``self.url``.
+    ``clone_kind = "shared"`` when another process must open ``self.url``.
     With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
     """
 
     database = None
     clone_kind = None
+    url = SetInSetUp()
+    engine = SetInSetUp()
+    session = SetInSetUp()
 
     def setUp(self):
         super().setUp()

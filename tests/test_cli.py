@@ -124,6 +124,33 @@ class StatusCommandTest(CliCase):
         self.assertNotIn("s3cret", result.stdout + result.stderr)
 
 
+class ClosedPipeTest(CliCase):
+    """``dbtestkit status | head``: the reader may go away before the output is written."""
+
+    def run_with_closed_stdout(self, *args):
+        options = ["--alembic-ini", str(self.ini), "--cache-dir", str(self.cache_dir)]
+        env = dict(os.environ, PYTHONPATH=str(support.REPO), **self.child_env())
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dbtestkit", *options, *args], cwd=self.tmp, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        # Gone before a single byte is read, as `head -n 0` would be.
+        process.stdout.close()
+        stderr = process.stderr.read()
+        process.stderr.close()
+        return process.wait(timeout=60), stderr
+
+    def test_status_into_a_closed_pipe_exits_quietly_like_unix_tools(self):
+        self.assert_exit(self.cli("build"), 0)
+        code, stderr = self.run_with_closed_stdout("status")
+        self.assertEqual(stderr, "")
+        self.assertEqual(code, 141)
+
+    def test_fingerprint_into_a_closed_pipe_exits_quietly(self):
+        code, stderr = self.run_with_closed_stdout("fingerprint")
+        self.assertEqual((code, stderr), (141, ""))
+
+
 class PruneCommandTest(CliCase):
 
     def test_prune_removes_goldens_of_older_fingerprints_and_keeps_the_current(self):
@@ -249,6 +276,24 @@ class UsageErrorsTest(CliCase):
         self.assert_exit(result, 2)
         self.assertIn("dbtestkit: ", result.stderr)
         self.assertIn("DBTESTKIT_ALEMBIC_INI", result.stderr)
+
+    def test_errors_about_command_line_options_name_the_option(self):
+        refused = "postgresql+psycopg://postgres:s3cret@127.0.0.1:1/postgres"
+        result = self.cli("--url", refused, "status")
+        self.assert_exit(result, 1)
+        self.assertIn("or fix --url.", result.stderr)
+        self.assertNotIn("DBTESTKIT_URL", result.stderr)
+        self.assertNotIn("s3cret", result.stderr)
+        result = self.cli("--alembic-ini", str(self.tmp / "nowhere.ini"), "status", project=False)
+        self.assert_exit(result, 2)
+        self.assertIn("(from --alembic-ini). Fix --alembic-ini", result.stderr)
+        blocked = self.tmp / "a-file"
+        blocked.write_text("not a folder")
+        result = self.cli("--alembic-ini", str(self.ini), "--cache-dir", str(blocked / "cache"),
+                          "status", project=False)
+        self.assert_exit(result, 2)
+        self.assertIn("(from --cache-dir)", result.stderr)
+        self.assertIn("Change --cache-dir to a writable directory", result.stderr)
 
     def test_unknown_subcommand_exits_2(self):
         result = self.cli("frobnicate")

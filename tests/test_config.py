@@ -225,6 +225,82 @@ class SetupCfgDiscoveryTest(ConfigCase):
             self.assertEqual(settings.url, url)
 
 
+class SetupCfgEncodingTest(ConfigCase):
+    """setup.cfg is read as UTF-8, as setuptools reads it."""
+
+    def write_latin1_setup_cfg(self, section):
+        path = self.root / "setup.cfg"
+        path.write_bytes(f"[metadata]\nauthor = Ren\xe9e\n\n[{section}]\nkeep = 1\n".encode("latin-1"))
+        return path
+
+    def test_latin1_setup_cfg_with_a_dbtestkit_section_names_file_line_and_fix(self):
+        path = self.write_latin1_setup_cfg("dbtestkit")
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database()
+        message = str(caught.exception)
+        self.assertIn(str(path.resolve()), message)
+        self.assertIn("byte 0xe9 on line 2", message)
+        self.assertIn("save the file as UTF-8", message)
+        self.assertIsInstance(caught.exception.__cause__, UnicodeDecodeError)
+
+    def test_latin1_setup_cfg_of_another_tool_is_ignored(self):
+        self.write_latin1_setup_cfg("tool:pytest")
+        self.assertFalse(self.database().settings.keep)
+
+
+class SettingOriginsInErrorsTest(ConfigCase):
+    """An error about a setting names where it was set, never a place the user did not use."""
+
+    # Nothing listens on port 1: the connection is refused at once, no server needed.
+    REFUSED = {
+        "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/postgres",
+        "mysql": "mysql+pymysql://root@127.0.0.1:1/",
+    }
+
+    def connection_error(self, **kwargs):
+        with self.assertRaises(dbtestkit.BackendUnavailable) as caught:
+            self.database(**kwargs).fingerprint()
+        return str(caught.exception)
+
+    def test_refused_connection_names_each_place_a_server_url_can_come_from(self):
+        for backend, url in self.REFUSED.items():
+            with self.subTest(backend=backend, origin="keyword"):
+                message = self.connection_error(url=url)
+                self.assertIn("or fix TestDatabase(url=...).", message)
+            with self.subTest(backend=backend, origin="environment"):
+                self.setenv("DBTESTKIT_URL", url)
+                try:
+                    message = self.connection_error()
+                finally:
+                    del os.environ["DBTESTKIT_URL"]
+                self.assertIn("or fix DBTESTKIT_URL.", message)
+            with self.subTest(backend=backend, origin="setup.cfg"):
+                cfg = self.write_setup_cfg(f"url = {url}\n")
+                message = self.connection_error()
+                self.assertIn(f"or fix url in {cfg.resolve()} [dbtestkit].", message)
+                self.assertNotIn("DBTESTKIT_URL", message)
+
+    def test_unsupported_url_from_the_environment_says_so(self):
+        self.setenv("DBTESTKIT_URL", "oracle://scott:tiger@db/orcl")
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database()
+        self.assertIn("oracle://scott:***@db/orcl, from DBTESTKIT_URL", str(caught.exception))
+
+    def test_keep_from_setup_cfg_names_the_file(self):
+        cfg = self.write_setup_cfg("keep = maybe\n")
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database()
+        self.assertIn(f"(from keep in {cfg.resolve()} [dbtestkit])", str(caught.exception))
+
+    def test_missing_alembic_ini_from_the_environment_says_fix_the_variable(self):
+        self.setenv("DBTESTKIT_ALEMBIC_INI", str(self.tmp / "nowhere.ini"))
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            dbtestkit.TestDatabase(cache_dir=self.cache_dir)
+        message = str(caught.exception)
+        self.assertIn("(from DBTESTKIT_ALEMBIC_INI). Fix DBTESTKIT_ALEMBIC_INI", message)
+        self.assertNotIn("setup.cfg [dbtestkit]", message.split("(relative")[0])
+
+
 class CacheDirPermissionsTest(ConfigCase):
 
     def test_new_cache_dir_is_created_0700(self):
@@ -249,7 +325,7 @@ class CacheDirPermissionsTest(ConfigCase):
         message = str(caught.exception)
         self.assertIn("another user", message)
         self.assertIn(str(path.resolve()), message)
-        self.assertIn("DBTESTKIT_CACHE_DIR", message)
+        self.assertIn("Change TestDatabase(cache_dir=...) to a directory of your own", message)
         self.assertEqual(list(path.iterdir()), [], "dbtestkit wrote into another user's folder")
 
 

@@ -79,6 +79,17 @@ class AlembicIniErrorsTest(ChdirMixin, TempProjectCase):
         self.assertIn("env.py", message)
         self.assertIn("%(here)s", message)
 
+    def test_alembic_ini_not_in_utf8_names_the_file_the_line_and_the_fix(self):
+        text = support.ALEMBIC_INI + "# maintained by Ren\xe9e\n"
+        self.ini.write_bytes(text.encode("cp1252"))
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database()
+        message = str(caught.exception)
+        self.assertIn(str(self.ini.resolve()), message)
+        self.assertIn(f"byte 0xe9 on line {text.count(chr(10))}", message)
+        self.assertIn("save the file as UTF-8", message)
+        self.assertIsInstance(caught.exception.__cause__, UnicodeDecodeError)
+
     def test_config_errors_are_dbtestkit_errors(self):
         with self.assertRaises(dbtestkit.DbtestkitError):
             self.database(alembic_ini=self.tmp / "missing.ini")
@@ -329,6 +340,22 @@ class UrlErrorsTest(TempProjectCase):
         self.assertIn("'oracle'", message)
         self.assertIn("supported", message)
 
+    def test_async_driver_is_a_configuration_error_naming_the_sync_driver(self):
+        for url, sync in [
+            ("postgresql+asyncpg://u:s3cret@127.0.0.1/postgres", "postgresql+psycopg://u:***@127.0.0.1/postgres"),
+            ("postgresql+psycopg_async://u@127.0.0.1/postgres", "postgresql+psycopg://u@127.0.0.1/postgres"),
+            ("sqlite+aiosqlite://", "sqlite://"),
+            ("sqlite+aiosqlite:///app.db", "sqlite:///app.db"),
+            ("mysql+aiomysql://root@127.0.0.1/", "mysql+pymysql://root@127.0.0.1/"),
+            ("mariadb+asyncmy://root@127.0.0.1/", "mariadb+pymysql://root@127.0.0.1/"),
+        ]:
+            with self.subTest(url=url), self.assertRaises(dbtestkit.ConfigurationError) as caught:
+                self.database(url=url)
+            message = str(caught.exception)
+            self.assertIn("async", message)
+            self.assertIn(f"instead: {sync}.", message)
+            self.assertNotIn("s3cret", message)
+
     def test_unknown_driver_is_a_configuration_error_about_spelling(self):
         with self.assertRaises(dbtestkit.ConfigurationError) as caught:
             self.database(url="sqlite+nope://")
@@ -350,6 +377,30 @@ class UrlErrorsTest(TempProjectCase):
         with self.assertRaises(dbtestkit.DbtestkitError) as caught:
             self.database(url="sqlite+pysqlcipher://")
         self.assertNotIsInstance(caught.exception, dbtestkit.ConfigurationError)
+
+
+class MissingDatabaseOnServerTest(TempProjectCase):
+    """A server URL naming a database that does not exist: say so, not "is the server running?"."""
+
+    def setUp(self):
+        # Before TempProjectCase.setUp, which hides DBTESTKIT_REQUIRE.
+        self.servers = {backend: support.server_url(self, backend) for backend in ("postgresql", "mysql")}
+        super().setUp()
+
+    def test_the_error_says_the_database_does_not_exist_and_names_one_that_does(self):
+        usual = {"postgresql": "postgres", "mysql": ""}
+        for backend, server in self.servers.items():
+            with self.subTest(backend=backend):
+                missing = f"dbtk_no_such_database_{os.getpid()}"
+                url = sqlalchemy.engine.make_url(server).set(database=missing)
+                with self.assertRaises(dbtestkit.BackendUnavailable) as caught:
+                    self.database(url=url.render_as_string(hide_password=False)).fingerprint()
+                message = str(caught.exception)
+                self.assertIn(f"The database '{missing}' named in the URL does not exist", message)
+                self.assertIn("only needs an existing database to connect to", message)
+                suggestion = url.set(database=usual[backend]).render_as_string(hide_password=True)
+                self.assertIn(f"fix TestDatabase(url=...), e.g. to {suggestion}", message)
+                self.assertNotIn("server running", message)
 
 
 # -- schema sources, seeds, settings -------------------------------------------------------------
@@ -375,6 +426,32 @@ class SchemaSourceErrorsTest(ChdirMixin, TempProjectCase):
         self.assertIn("alembic_ini", message)
         self.assertIn("setup.cfg", message)
         self.assertIn("DBTESTKIT_ALEMBIC_INI", message)
+
+
+class CloneKindTest(TempProjectCase):
+
+    def test_unknown_clone_kind_is_a_configuration_error_listing_the_kinds(self):
+        with self.assertRaises(dbtestkit.ConfigurationError) as caught:
+            self.database().clone("tape")
+        message = str(caught.exception)
+        self.assertIn("'tape'", message)
+        self.assertIn('clone_kind = "shared"', message)
+        for alias in ("memory", "file", "database"):
+            self.assertIn(repr(alias), message)
+
+    def test_every_kind_is_a_need_each_backend_maps_to_its_storage(self):
+        from dbtestkit.backends import backend_for
+
+        kinds = [None, "in_process", "memory", "shared", "file", "database"]
+        expected = {
+            "sqlite://": dict(zip(kinds, ["memory"] * 3 + ["file"] * 3)),
+            "postgresql+psycopg://u@h/db": dict.fromkeys(kinds, "database"),
+            "mysql+pymysql://u@h/": dict.fromkeys(kinds, "database"),
+        }
+        for url, storage in expected.items():
+            backend = backend_for(url, self.tmp)  # connects to nothing
+            with self.subTest(backend=backend.name):
+                self.assertEqual({kind: backend.clone_storage(kind) for kind in storage}, storage)
 
 
 def failing_seed(connection):

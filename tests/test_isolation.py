@@ -8,6 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import dbtestkit
+import dbtestkit.exceptions
 from dbtestkit.clone import _live_clones
 from tests.cases import DB, ROOT
 
@@ -93,12 +94,41 @@ class FailingTestsDoNotLeakTests(unittest.TestCase):
         self.assertIn("boom in setUp", self.problems["test_1_never_runs"])
 
 
+class SetUpWithoutSuperTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.result = run_cases("setup_without_super")
+        cls.problems = {test.id().rsplit(".", 2)[-2] + "." + test.id().rsplit(".", 1)[-1]: text
+                        for test, text in cls.result.errors + cls.result.failures}
+
+    def test_each_per_test_attribute_names_the_class_and_the_fix(self):
+        expected = {
+            "SavepointSetUpWithoutSuper.test_uses_session": "self.session",
+            "SavepointSetUpWithoutSuper.test_uses_connection": "self.connection",
+            "SavepointSetUpWithoutSuper.test_uses_engine": "self.engine",
+            "CloneSetUpWithoutSuper.test_uses_url": "self.url",
+            "CloneSetUpWithoutSuper.test_uses_session": "self.session",
+        }
+        self.assertEqual(sorted(self.problems), sorted(expected))
+        for name, attribute in expected.items():
+            message = self.problems[name]
+            self.assertIn("dbtestkit.exceptions.SetUpNotCalled", message, name)
+            self.assertIn(f"{attribute} is not set: {name.split('.')[0]}.setUp does not call super().setUp()",
+                          message, name)
+            self.assertNotIn("has no attribute", message, name)
+        self.assertEqual(self.result.testsRun, 7)
+
+    def test_the_error_is_a_configuration_error(self):
+        self.assertTrue(issubclass(dbtestkit.exceptions.SetUpNotCalled, dbtestkit.ConfigurationError))
+
+
 class GoldenFileIsolationTests(unittest.TestCase):
     def test_clone_per_test_passes_in_both_orders(self):
         for reverse in (False, True):
             result = run_cases("golden_file_cases", reverse=reverse)
             self.assertEqual(problems(result), {})
-            self.assertEqual(result.testsRun, 6)
+            self.assertEqual(result.testsRun, 7)
+            self.assertEqual(result.skipped, [])
 
     def test_memory_clone_is_gone_after_the_test(self):
         with DB.clone() as clone:

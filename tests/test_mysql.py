@@ -359,13 +359,10 @@ class IsolationSuitesOnMySQLTest(unittest.TestCase):
         self.assertIn("super().setUpClass()", problems["test_reports_missing_super"])
         self.assertIn("boom in setUp", problems["test_1_never_runs"])
 
-    def test_clone_per_test_passes_in_both_orders_and_file_clones_skip(self):
+    def test_clone_per_test_passes_in_both_orders_file_and_shared_clones_included(self):
         for key in ("golden_file", "golden_file_reversed"):
-            outcome = self.assert_outcome(key, 6)
-            self.assertEqual(
-                outcome["skipped"],
-                [["FileClones", "file clones are a SQLite feature"]] * 2, key,
-            )
+            outcome = self.assert_outcome(key, 7)
+            self.assertEqual(outcome["skipped"], [], key)
 
     def test_ddl_in_a_savepoint_test_is_isolation_broken_and_the_next_tests_are_pristine(self):
         failing = ["test_1_create_table_on_the_connection", "test_1_insert_then_create_table"]

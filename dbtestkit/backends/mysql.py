@@ -11,10 +11,7 @@ from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.progress import report
 
-START_HINT = (
-    "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd) "
-    "or fix DBTESTKIT_URL"
-)
+START_HINT = "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)"
 # Every database dbtestkit makes holds this table; for a golden, its row is
 # written last, which is what publishes it (MySQL has no RENAME DATABASE).
 MARKER_TABLE = "dbtestkit_marker"
@@ -22,6 +19,8 @@ LOCK_POLL_SECONDS = 5
 # A test's DDL commits implicitly on MySQL and erases every savepoint:
 # error 1305, "SAVEPOINT ... does not exist".
 SAVEPOINT_DOES_NOT_EXIST = 1305
+# A row lock (innodb_lock_wait_timeout) or table lock (lock_wait_timeout) wait ran out.
+LOCK_WAIT_TIMEOUT = 1205
 
 
 class Backend(ServerBackend):
@@ -194,6 +193,22 @@ class Backend(ServerBackend):
                 self._copy_scripts[fingerprint] = list(copy_statements(connection, golden))
         return self._copy_scripts[fingerprint]
 
+    def limit_lock_wait(self, dbapi_connection):
+        """Make row locks (InnoDB) and table locks (metadata) wait only briefly in this session."""
+        seconds = max(1, round(self.other_connections_lock_wait))
+        _run(dbapi_connection, f"SET SESSION innodb_lock_wait_timeout = {seconds}, "
+                               f"SESSION lock_wait_timeout = {seconds}")
+
+    def restore_lock_wait(self, dbapi_connection):
+        """Give this session the server's own lock waits again."""
+        _run(dbapi_connection, "SET SESSION innodb_lock_wait_timeout = DEFAULT, "
+                               "SESSION lock_wait_timeout = DEFAULT")
+
+    def is_lock_wait_timeout(self, dbapi_error):
+        """Tell whether the error is 1205, "Lock wait timeout exceeded"."""
+        args = getattr(dbapi_error, "args", ())
+        return bool(args) and args[0] == LOCK_WAIT_TIMEOUT
+
     def savepoint_lost(self, error):
         """Tell whether ``error`` says the test's savepoint vanished (DDL committed implicitly)."""
         args = getattr(getattr(error, "orig", None), "args", ())
@@ -284,6 +299,14 @@ class Backend(ServerBackend):
             with contextlib.suppress(Exception):
                 connection.exec_driver_sql(f"KILL {int(process_id)}")
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(name)}")
+
+
+def _run(dbapi_connection, statement):
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 def copy_statements(connection, golden):

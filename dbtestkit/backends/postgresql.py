@@ -12,13 +12,12 @@ from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.progress import report
 
-START_HINT = (
-    "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start) or fix "
-    "DBTESTKIT_URL"
-)
+START_HINT = "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start)"
 # A template cannot be copied while anyone is connected to it; a clone that
 # races a brief connection is retried for this long.
 TEMPLATE_BUSY_SECONDS = 10
+# SQLSTATE of a statement that gave up waiting for a lock (lock_timeout, NOWAIT).
+LOCK_NOT_AVAILABLE = "55P03"
 
 
 class Backend(ServerBackend):
@@ -28,7 +27,7 @@ class Backend(ServerBackend):
 
     def __init__(self, url, cache_dir):
         self.url = url
-        self.admin = AdminConnection(url, "PostgreSQL", START_HINT)
+        self.admin = AdminConnection(url, "PostgreSQL", START_HINT, usual_database="postgres")
         self._server_version = None
         # CREATE DATABASE strategy for clones; None is the server's default
         # (WAL_LOG on 15+), which benchmarks/servers.py measured faster than
@@ -171,6 +170,19 @@ class Backend(ServerBackend):
         """Check deferred constraints now, so a test cannot pass with data that fails at commit."""
         connection.exec_driver_sql("SET CONSTRAINTS ALL IMMEDIATE")
 
+    def limit_lock_wait(self, dbapi_connection):
+        """Set this session's ``lock_timeout`` to the short wait of savepoint mode's other connections."""
+        _run_and_commit(dbapi_connection, f"SET lock_timeout = {int(self.other_connections_lock_wait * 1000)}")
+
+    def restore_lock_wait(self, dbapi_connection):
+        """Give this session the server's (or role's, database's) own ``lock_timeout`` again."""
+        _run_and_commit(dbapi_connection, "SET lock_timeout = DEFAULT")
+
+    def is_lock_wait_timeout(self, dbapi_error):
+        """Tell whether the error is SQLSTATE 55P03, lock_not_available."""
+        code = getattr(dbapi_error, "sqlstate", None) or getattr(dbapi_error, "pgcode", None)
+        return code == LOCK_NOT_AVAILABLE
+
     def keep_clone(self, clone, label):
         """Keep a clone under a ``dbtk_kept_`` name; return its URL (password masked)."""
         name = database_name("kept", time.strftime("%Y%m%d%H%M%S"), label)
@@ -241,6 +253,16 @@ class Backend(ServerBackend):
             "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
             {"name": name},
         )
+
+
+def _run_and_commit(dbapi_connection, statement):
+    # Committed at once: a SET inside a transaction that rolls back is undone.
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+    dbapi_connection.commit()
 
 
 def lock_key(fingerprint):

@@ -49,12 +49,19 @@ def database_name(kind, fingerprint, suffix=""):
 
 
 class AdminConnection:
-    """Connections to the database named in the user's URL, used only for server-wide DDL."""
+    """Connections to the database named in the user's URL, used only for server-wide DDL.
 
-    def __init__(self, url, product, start_hint):
+    ``usual_database`` is one every server has (or "" when none is needed),
+    suggested when the URL names a database that does not exist.
+    """
+
+    def __init__(self, url, product, start_hint, usual_database=""):
         self.url = url
         self.product = product
         self.start_hint = start_hint
+        self.usual_database = usual_database
+        # Where the URL was set ("--url", "DBTESTKIT_URL", …), named in advice.
+        self.url_origin = "the URL"
         self._engine = None
 
     @property
@@ -74,14 +81,22 @@ class AdminConnection:
             return self.engine.connect()
         except DBAPIError as error:
             detail = str(getattr(error, "orig", error)).strip().splitlines()[0]
-            if re.search(r"password|authentication|access denied|role .* does not exist",
-                         detail, re.IGNORECASE):
-                advice = "check the user and password in the URL"
+            origin = self.url_origin
+            if re.search(r'database ".*" does not exist|unknown database', detail, re.IGNORECASE):
+                usual = mask_url(self.url.set(database=self.usual_database))
+                advice = (
+                    f"The database {self.url.database!r} named in the URL does not exist. "
+                    "dbtestkit only needs an existing database to connect to, and never writes "
+                    f"to it (goldens and clones are databases of their own): fix {origin}, "
+                    f"e.g. to {usual}"
+                )
+            elif re.search(r"password|authentication|access denied|role .* does not exist",
+                           detail, re.IGNORECASE):
+                advice = f"Check the user and password in the URL (from {origin})"
             else:
-                advice = f"is the server running? {self.start_hint}"
+                advice = f"Is the server running? {self.start_hint}, or fix {origin}"
             raise BackendUnavailable(
-                f"Cannot connect to {self.product} at {mask_url(self.url)}: {detail}. "
-                f"{advice[0].upper()}{advice[1:]}."
+                f"Cannot connect to {self.product} at {mask_url(self.url)}: {detail}. {advice}."
             ) from error
 
     def dispose(self):
@@ -93,11 +108,20 @@ class AdminConnection:
 class ServerBackend(BackendBase):
     """What PostgreSQL and MySQL share: naming, URLs, leftovers. Subclasses do the SQL."""
 
-    clone_kinds = ("database",)
-    default_clone_kind = "database"
+    # Any process that can reach the server can open a clone.
+    clone_storage_of = {"in_process": "database", "shared": "database"}
     # A clone is a CREATE DATABASE (tens to hundreds of milliseconds): worth
     # preparing ahead in the background.
     pooled = True
+
+    @property
+    def url_origin(self):
+        """Where the URL was set (``--url``, ``DBTESTKIT_URL``, …), named in advice."""
+        return self.admin.url_origin
+
+    @url_origin.setter
+    def url_origin(self, origin):
+        self.admin.url_origin = origin
 
     def describe(self):
         """Return where this backend keeps goldens, for messages."""

@@ -24,11 +24,11 @@ class Backend(BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
-    clone_kinds = ("memory", "file")
     # Backup into memory costs about half of a file copy plus a new engine
     # (benchmarks/isolation.py), and memdb URLs work for any engine in the
     # process; file clones are for URLs shared with other processes.
-    default_clone_kind = "memory"
+    clone_storage_of = {"in_process": "memory", "shared": "file"}
+    other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
 
     def __init__(self, url, cache_dir):
         self.url = url
@@ -182,13 +182,25 @@ class Backend(BackendBase):
         @event.listens_for(engine, "connect")
         def _take_over_transactions(dbapi_connection, connection_record):
             dbapi_connection.isolation_level = None
-            # An in-memory database locks readers out while a transaction
-            # writes; waiting 5 s would only delay the same "database is locked".
-            dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
 
         @event.listens_for(engine, "begin")
         def _emit_begin(connection):
             connection.exec_driver_sql("BEGIN")
+
+        super().prepare_outer_engine(engine)
+
+    def limit_lock_wait(self, dbapi_connection):
+        """Wait only briefly when the database is locked.
+
+        An in-memory database locks readers out while a transaction writes,
+        so the test's own connection keeps this short wait too: waiting 5 s
+        (the driver's default) would only delay the same "database is locked".
+        """
+        dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
+
+    def is_lock_wait_timeout(self, dbapi_error):
+        """Tell whether the error is SQLITE_BUSY, "database is locked"."""
+        return "database is locked" in str(dbapi_error)
 
     def drop_clone(self, clone):
         """Delete a clone's storage."""

@@ -1,7 +1,9 @@
 """Savepoint-per-test behaviour, shared by the module-scoped and class-scoped variants."""
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
+
+import dbtestkit
 
 from tests.cases import DB, SEEDED_AUTHOR
 
@@ -86,8 +88,9 @@ class AppBehaviour:
         with self.engine.connect() as other:
             try:
                 self.assertEqual(titles(other), [])
-            except OperationalError as error:
-                self.assertIn("locked", str(error))
+            except dbtestkit.LockWaitTimeout as error:
+                self.assertEqual(DB.backend.name, "sqlite")
+                self.assertIn("database is locked", str(error.__cause__))
 
     def test_golden_is_untouched(self):
         self.assert_pristine()
