@@ -128,19 +128,30 @@ def cache_dir_path(value=None):
 def private_cache_dir(value=None):
     """Return the cache directory, created 0700 and checked to belong to this user."""
     path = cache_dir_path(value)
+    return private_directory(path, "cache directory", parents=True)
+
+
+def private_directory(path, what="cache folder", parents=False):
+    """Create ``path`` (0700) or check it: refused if another user owns it, tightened if open.
+
+    The cache directory and every folder below it are held to this rule, so
+    nobody else can place or replace the files dbtestkit trusts.
+    """
+    path = Path(path)
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=parents, exist_ok=True)
         info = path.stat()
     except OSError as error:
         raise ConfigurationError(
-            f"Cannot create the dbtestkit cache directory {path}: {error}. "
+            f"Cannot create the dbtestkit {what} {path}: {error}. "
             "Set DBTESTKIT_CACHE_DIR to a writable directory."
         ) from error
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise ConfigurationError(
-            f"The dbtestkit cache directory {path} belongs to another user; "
+            f"The dbtestkit {what} {path} belongs to another user (uid {info.st_uid}); "
             "dbtestkit will not keep goldens where others can replace them. "
-            "Set DBTESTKIT_CACHE_DIR to a directory of your own."
+            "Set DBTESTKIT_CACHE_DIR to a directory of your own, or remove that folder "
+            "(it only holds caches) as its owner."
         )
     if stat.S_IMODE(info.st_mode) & 0o077:
         path.chmod(0o700)

@@ -120,9 +120,10 @@ class TestDatabase:
         try:
             return self.backend.clone(golden.fingerprint, kind)
         except Exception:
-            if self.backend.read_record(golden.fingerprint) is not None:
+            record = self.backend.read_record(golden.fingerprint)
+            if record is not None and record.mismatch(golden.fingerprint) is None:
                 raise
-            # Pruned by another process since we checked: build it again.
+            # Pruned, or changed behind our back, since we checked: build it again.
             return self.backend.clone(self.ensure_golden().fingerprint, kind)
 
     def _pool_for(self, fingerprint, kind):

@@ -251,7 +251,7 @@ class MigrationRunner:
 
     @contextlib.contextmanager
     def empty_database(self):
-        """Yield a clone of an empty golden (only dbtestkit's marker tables), dropped afterwards."""
+        """Yield a clone of an empty golden, dropped afterwards."""
         with _empty_database_for(self.database).clone() as clone:
             yield clone
 

@@ -83,6 +83,9 @@ class BackendBase:
         """Tell whether a failed ROLLBACK TO SAVEPOINT means the server ended the transaction."""
         return False
 
+    def write_record(self, connection, record):
+        """Store the record inside the build (backends keeping it beside the database do it at publish)."""
+
 
 @dataclass
 class GoldenRecord:
@@ -143,6 +146,8 @@ class BuildTarget:
     name: str
     location: object = None
     extra: dict = field(default_factory=dict)
+    # What the golden will say about itself, set once the build is complete.
+    record: "GoldenRecord | None" = None
 
 
 def process_tag(separator="-"):
