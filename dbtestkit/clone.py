@@ -13,8 +13,10 @@ class Clone:
         self.url = url
         self.name = name
         self.location = location
-        # The golden it was copied from, for backends that record it when keeping the clone.
+        # The golden it was copied from, and the TestDatabase name (project)
+        # it was made for (set by TestDatabase.clone): recorded when it is kept.
         self.fingerprint = fingerprint
+        self.project = None
         # Something that must stay referenced for the copy to exist (the
         # connection that holds an in-memory database open).
         self._keeper = keeper

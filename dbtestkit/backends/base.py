@@ -9,6 +9,8 @@ import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from dbtestkit.exceptions import DbtestkitError
+
 _clone_counter = itertools.count(1)
 
 
@@ -78,6 +80,22 @@ class BackendBase:
             self.delete_golden(golden.location)
             removed.append(getattr(golden.location, "name", golden.location))
         return removed
+
+    def prune_kept(self, keep_newest=0, label=None):
+        """Delete kept clones except the ``keep_newest`` newest; with ``label``, only that project's.
+
+        Returns the deleted ``KeptClone`` entries.
+        """
+        if not (hasattr(self, "list_kept") and hasattr(self, "delete_kept")):
+            raise DbtestkitError(
+                f"The {self.name} backend cannot list or delete kept clones; delete them yourself "
+                f"({self.describe()})."
+            )
+        kept = sorted(self.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
+        candidates = [entry for entry in kept if label is None or entry.label == label]
+        for entry in candidates[keep_newest:]:
+            self.delete_kept(entry)
+        return candidates[keep_newest:]
 
     def savepoint_lost(self, error):
         """Tell whether a failed ROLLBACK TO SAVEPOINT means the server ended the transaction."""

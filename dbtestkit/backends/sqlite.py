@@ -258,10 +258,9 @@ class Backend(BackendBase):
         kept = private_directory(self.kept_directory)
         stem = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:100]}-{unique_suffix()}"
         path = kept / f"{stem}.sqlite"
-        fields = {
-            "test_id": label, "kept_at": time.time(), "fingerprint": clone.fingerprint or "",
-            "label": self._sidecar_fields(self.record_path(clone.fingerprint or "")).get("label", ""),
-        }
+        project = clone.project or self._sidecar_fields(self.record_path(clone.fingerprint or "")).get("label", "")
+        fields = {"test_id": label, "kept_at": time.time(), "label": project,
+                  "fingerprint": clone.fingerprint or ""}
         if clone.location is not None:
             os.replace(clone.location, path)
         else:
