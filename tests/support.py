@@ -252,13 +252,18 @@ def tamper(path, sql):
 def run_python(code_or_args, cwd=None, env=None, timeout=120):
     """Run Python in a subprocess with this checkout importable; return the CompletedProcess."""
     args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=python_env(env), capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def python_env(env=None):
+    """Return this process's environment with this checkout importable, updated with ``env``."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-        timeout=timeout,
-    )
+    return full_env
 
 
 def _rmtree(path):

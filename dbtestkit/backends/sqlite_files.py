@@ -152,10 +152,12 @@ def vouch(path, info, fields, record_path, new_sidecar):
     # The stamp is taken before the bytes are hashed: a change after the hash moves the ctime past it.
     sidecar = new_sidecar()
     try:
-        if checksum(path) != fields.get("checksum"):
+        try:
+            unchanged = checksum(path) == fields.get("checksum") and signature(os.lstat(path)) == current
+        except OSError as error:
+            raise Unsafe(f"it cannot be read ({error})") from error
+        if not unchanged:
             raise Unsafe("its bytes changed since it was published (checksum mismatch)")
-        if signature(os.lstat(path)) != current:
-            raise Unsafe("it changed while it was being checked")
         if sidecar is None or current[4] >= sidecar.stamp_ns:
             return None
         try:
