@@ -259,7 +259,8 @@ class KeptClonesCommandTest(CliCase):
         write_revision(self.versions, "0005", f"unique {self.name}", "pass", "pass", "0004")
         backend = self.database().backend
         # SQLite must have them; a server backend gets them in its own change.
-        if self.backend != "sqlite" and not (hasattr(backend, "list_kept") and hasattr(backend, "delete_kept")):
+        has_them = hasattr(backend, "list_kept") and hasattr(backend, "delete_kept")
+        if self.backend != "sqlite" and not has_them:
             self.skipTest(f"the {self.backend} backend has no list_kept()/delete_kept() yet; "
                           "these tests run on it once it has")
         self.addCleanup(self.remove_what_this_test_made)
@@ -288,8 +289,8 @@ class KeptClonesCommandTest(CliCase):
         result = support.run_python(["-m", "unittest", *[FAILING_TEST] * runs], cwd=self.tmp, env=env)
         self.assert_exit(result, 1)
         # unittest's "F" may precede the line on stderr.
-        locations = re.findall(rf"dbtestkit: kept the clone of failed test {re.escape(FAILING_TEST)} at (.+)$",
-                               result.stderr, re.MULTILINE)
+        pattern = rf"dbtestkit: kept the clone of failed test {re.escape(FAILING_TEST)} at (.+)$"
+        locations = re.findall(pattern, result.stderr, re.MULTILINE)
         self.assertEqual(len(locations), runs, result.stderr)
         return locations
 

@@ -99,7 +99,7 @@ class Backend(BackendBase):
             check_private(path, info, "golden file")
             fields = read_sidecar(self.record_path(fingerprint), "golden record")
             if fields is None:
-                raise Unsafe("it has no record beside it (its publication was interrupted)")
+                raise Unsafe("it has no record beside it (interrupted publication, or removed)")
             self._check_bytes(fingerprint, path, info, fields)
             record = GoldenRecord.from_rows((k, v) for k, v in fields.items() if isinstance(v, str))
         except Unsafe as error:
@@ -110,16 +110,16 @@ class Backend(BackendBase):
 
     def _check_bytes(self, fingerprint, path, info, fields):
         vouched = vouch(path, info, fields, self.record_path(fingerprint),
-                        lambda: self._new_sidecar("restamp", fingerprint))
+                        lambda: self._restamp_sidecar(fingerprint))
         if vouched is not None:
             self._vouched[fingerprint] = vouched
 
-    def _new_sidecar(self, kind, fingerprint):
-        for path in self.directory.glob(f"{kind}-{fingerprint[:16]}-*"):
+    def _restamp_sidecar(self, fingerprint):
+        for path in self.directory.glob(f"restamp-{fingerprint[:16]}-*"):
             if owner_is_gone(path.name) and _owned(path):
                 _unlink(path)  # left by a process killed while restamping
         try:
-            return Sidecar(self.directory / f"{kind}-{fingerprint[:16]}-{unique_suffix()}.json")
+            return Sidecar(self.directory / f"restamp-{fingerprint[:16]}-{unique_suffix()}.json")
         except OSError:
             return None  # a read-only cache: the bytes are still checked, just not stamped
 
@@ -144,7 +144,7 @@ class Backend(BackendBase):
         return BuildTarget(url=f"sqlite:///{path}", name=name, location=path)
 
     def publish(self, build, fingerprint):
-        """Make a finished build the golden for ``fingerprint``; its record, renamed into place last, publishes it."""
+        """Rename a finished build to the golden of ``fingerprint``, then publish its record beside it."""
         try:
             self._vouched[fingerprint] = publish_golden(
                 build.location, self.golden_path(fingerprint), self.record_path(fingerprint),
@@ -254,11 +254,12 @@ class Backend(BackendBase):
             clone._keeper.close()
 
     def keep_clone(self, clone, label):
-        """Keep a clone as a file in ``kept/``, its test id ``label`` and time in a sidecar; return its path."""
+        """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
         kept = private_directory(self.kept_directory)
         stem = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:100]}-{unique_suffix()}"
         path = kept / f"{stem}.sqlite"
-        project = clone.project or self._sidecar_fields(self.record_path(clone.fingerprint or "")).get("label", "")
+        golden = self._sidecar_fields(self.record_path(clone.fingerprint or ""))
+        project = clone.project or golden.get("label", "")
         fields = {"test_id": label, "kept_at": time.time(), "label": project,
                   "fingerprint": clone.fingerprint or ""}
         if clone.location is not None:

@@ -44,7 +44,7 @@ def check_private(path, info, what):
             "DBTESTKIT_CACHE_DIR to a directory of your own", foreign=True,
         )
     if stat.S_ISLNK(info.st_mode):
-        raise Unsafe(f"{what} {path} is a symbolic link (to {_link_target(path)}), not a file dbtestkit wrote")
+        raise Unsafe(f"{what} {path} is a symbolic link (to {_link_target(path)}), not a file of dbtestkit's")
     if not stat.S_ISREG(info.st_mode):
         raise Unsafe(f"{what} {path} is not a regular file")
     mode = stat.S_IMODE(info.st_mode)
