@@ -29,7 +29,7 @@ def cmd_build(database, args):
 
 
 def cmd_status(database, args):
-    """Show the current fingerprint, cached goldens and leftover clones."""
+    """Show the current fingerprint, cached goldens, leftover clones and kept clones."""
     from dbtestkit.config import mask_url
 
     fingerprint = database.fingerprint()
@@ -47,16 +47,37 @@ def cmd_status(database, args):
     now = time.time()
     for golden in backend.list_goldens():
         marker = "*" if fingerprint.startswith(golden.fingerprint) else " "
-        age_hours = (now - golden.built) / 3600
         print(f"  {marker} {golden.fingerprint[:16]}  {golden.size / 1024:8.0f} KiB  "
-              f"{age_hours:6.1f} h old  {golden.label or '?'}")
+              f"{age(now - golden.built):>9} old  {golden.label or '?'}")
     for path in backend.leftover_clones():
         print(f"  leftover clone {path}")
+    if not hasattr(backend, "list_kept"):
+        print(f"kept clones (the {backend.name} backend cannot list them)")
+        return EXIT_OK
+    kept = sorted(backend.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
+    print(f"kept clones {len(kept)}")
+    for entry in kept:
+        print(f"  {age(now - entry.kept_at):>9} old  {entry.label or '?'}  {entry.test_id or '?'}  "
+              f"{entry.location}")
     return EXIT_OK
 
 
+def age(seconds):
+    """Return a duration as a short age: ``12 s``, ``4.5 min``, ``3.2 h``, ``2.0 d``."""
+    seconds = max(seconds, 0)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
 def cmd_prune(database, args):
-    """Delete this project's goldens of other fingerprints (keeping the newest --keep)."""
+    """Delete this project's other goldens (keeping the --keep newest), or with --kept its kept clones."""
+    if args.kept:
+        label = None if args.all_projects else database.name
+        for entry in database.backend.prune_kept(args.keep, label=label):
+            print(f"removed kept clone {entry.location} ({entry.test_id or 'unknown test'})")
+        return EXIT_OK
     if args.all_projects:
         removed = database.backend.prune({database.fingerprint()}, keep_newest=args.keep)
     else:
@@ -97,11 +118,16 @@ def build_parser():
     }
     subparsers["prune"].add_argument(
         "--keep", type=int, default=0, metavar="N",
-        help="also keep the N newest goldens of other fingerprints (default 0)",
+        help="also keep the N newest goldens of other fingerprints, or kept clones (default 0)",
     )
     subparsers["prune"].add_argument(
         "--all-projects", action="store_true",
-        help="also delete goldens other projects built in the same cache or server",
+        help="also delete goldens (or kept clones) of other projects in the same cache or server",
+    )
+    subparsers["prune"].add_argument(
+        "--kept", action="store_true",
+        help="delete the clones kept after failed tests (DBTESTKIT_KEEP) instead of goldens; "
+             "--keep N keeps the N newest",
     )
     return parser
 

@@ -8,11 +8,15 @@ _live_clones = weakref.WeakSet()
 class Clone:
     """A copy of a golden: ``.url``, ``.engine``, ``.drop()``; a context manager."""
 
-    def __init__(self, backend, url, name, location=None, keeper=None):
+    def __init__(self, backend, url, name, location=None, keeper=None, fingerprint=None):
         self.backend = backend
         self.url = url
         self.name = name
         self.location = location
+        # The golden it was copied from, and the TestDatabase name (project)
+        # it was made for (set by TestDatabase.clone): recorded when it is kept.
+        self.fingerprint = fingerprint
+        self.project = None
         # Something that must stay referenced for the copy to exist (the
         # connection that holds an in-memory database open).
         self._keeper = keeper

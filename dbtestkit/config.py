@@ -170,21 +170,33 @@ def private_cache_dir(value=None, origin=None):
     ``origin`` says where ``value`` came from (e.g. ``--cache-dir``), for messages.
     """
     path = cache_dir_path(value)
+    return private_directory(path, "cache directory", parents=True, origin=origin)
+
+
+def private_directory(path, what="cache folder", parents=False, origin=None):
+    """Create ``path`` (0700) or check it: refused if another user owns it, tightened if open.
+
+    The cache directory and every folder below it are held to this rule, so
+    nobody else can place or replace the files dbtestkit trusts. ``origin``
+    says where the cache directory setting came from, for messages.
+    """
+    path = Path(path)
     where = f" (from {origin})" if origin else ""
     fix = f"Change {origin}" if origin else f"Set {ENV_PREFIX}CACHE_DIR"
     try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=parents, exist_ok=True)
         info = path.stat()
     except OSError as error:
         raise ConfigurationError(
-            f"Cannot create the dbtestkit cache directory {path}{where}: {error}. "
+            f"Cannot create the dbtestkit {what} {path}{where}: {error}. "
             f"{fix} to a writable directory."
         ) from error
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise ConfigurationError(
-            f"The dbtestkit cache directory {path}{where} belongs to another user; "
+            f"The dbtestkit {what} {path}{where} belongs to another user (uid {info.st_uid}); "
             "dbtestkit will not keep goldens where others can replace them. "
-            f"{fix} to a directory of your own."
+            f"{fix} to a directory of your own, or remove that folder "
+            "(it only holds caches) as its owner."
         )
     if stat.S_IMODE(info.st_mode) & 0o077:
         path.chmod(0o700)

@@ -115,6 +115,7 @@ class TestDatabase:
         golden = self._golden or self.ensure_golden()
         started = time.perf_counter()
         clone = self._clone_from(golden, kind)
+        clone.project = self.name
         RUN.clone_made(time.perf_counter() - started)
         return clone
 
@@ -124,9 +125,10 @@ class TestDatabase:
         try:
             return self.backend.clone(golden.fingerprint, kind)
         except Exception:
-            if self.backend.read_record(golden.fingerprint) is not None:
+            record = self.backend.read_record(golden.fingerprint)
+            if record is not None and record.mismatch(golden.fingerprint) is None:
                 raise
-            # Pruned by another process since we checked: build it again.
+            # Pruned, or changed behind our back, since we checked: build it again.
             return self.backend.clone(self.ensure_golden().fingerprint, kind)
 
     def _pool_for(self, fingerprint, kind):
@@ -145,6 +147,13 @@ class TestDatabase:
         cache or the server) are left alone. Returns the deleted names.
         """
         return self.backend.prune({self.fingerprint()}, keep_newest, label=self.name)
+
+    def prune_kept(self, keep_newest=0):
+        """Delete this project's clones kept after failures, keeping the ``keep_newest`` newest.
+
+        Returns the deleted ``KeptClone`` entries.
+        """
+        return self.backend.prune_kept(keep_newest, label=self.name)
 
     def close(self):
         """Drop the clones prepared ahead for this database (also done at exit)."""

@@ -107,6 +107,7 @@ def _build(backend, build, schema, steps, fingerprint, progress, label):
                 built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 label=label,
             )
+            build.record = record
             with connection.begin():
                 backend.write_record(connection, record)
     finally:

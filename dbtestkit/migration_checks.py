@@ -253,7 +253,7 @@ class MigrationRunner:
 
     @contextlib.contextmanager
     def empty_database(self):
-        """Yield a clone of an empty golden (only dbtestkit's marker tables), dropped afterwards."""
+        """Yield a clone of an empty golden, dropped afterwards."""
         with empty_database_for(self.database).clone() as clone:
             yield clone
 

@@ -242,16 +242,71 @@ class TempProjectCase(unittest.TestCase):
         return dbtestkit.TestDatabase(**kwargs)
 
 
+# -- SQLite goldens on disk -----------------------------------------------------------------------
+
+
+def golden_path(golden):
+    """Return the file behind a SQLite golden's URL."""
+    from sqlalchemy.engine import make_url
+
+    return Path(make_url(golden.url).database)
+
+
+def record_path(golden):
+    """Return the sidecar file holding a SQLite golden's record."""
+    return golden_path(golden).with_suffix(".json")
+
+
+def query(url, sql):
+    """Return every row of ``sql`` run against the database at ``url``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return [tuple(row) for row in connection.execute(sa.text(sql))]
+    finally:
+        engine.dispose()
+
+
+def table_names(url):
+    """Return the names of the tables in the database at ``url``."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def tamper(path, sql):
+    """Change a SQLite file behind dbtestkit's back."""
+    import sqlite3
+
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            connection.execute(sql)
+    finally:
+        connection.close()
+
+
 def run_python(code_or_args, cwd=None, env=None, timeout=120):
     """Run Python in a subprocess with this checkout importable; return the CompletedProcess."""
     args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=python_env(env), capture_output=True, text=True,
+        timeout=timeout,
+    )
+
+
+def python_env(env=None):
+    """Return this process's environment with this checkout importable, updated with ``env``."""
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
     full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-        timeout=timeout,
-    )
+    return full_env
 
 
 def _rmtree(path):

@@ -1,5 +1,6 @@
 """The golden: built once, verified on every reuse, rebuilt when it cannot be trusted."""
 
+import json
 import os
 import re
 import sqlite3
@@ -8,7 +9,6 @@ import textwrap
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 import dbtestkit
 from dbtestkit.exceptions import MigrationError
@@ -16,45 +16,17 @@ from tests.support import (
     CONNECTION_ENV_PY,
     STOCK_ENV_PY,
     TempProjectCase,
+    golden_path,
+    query,
+    record_path,
     run_python,
+    table_names,
+    tamper,
 )
 
 HEAD = "0004"
 SEEDED_AUTHORS = ["Ursula K. Le Guin"]
 REVISION_LABELS = ["0001_create_author", "0002_create_book", "0003_add_isbn", "0004_seed_authors"]
-
-
-def golden_path(golden):
-    """Return the file behind a SQLite golden's URL."""
-    return Path(make_url(golden.url).database)
-
-
-def query(url, sql):
-    """Return every row of ``sql`` run against the database at ``url``."""
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            return [tuple(row) for row in connection.execute(sa.text(sql))]
-    finally:
-        engine.dispose()
-
-
-def table_names(url):
-    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
-    try:
-        return set(sa.inspect(engine).get_table_names())
-    finally:
-        engine.dispose()
-
-
-def tamper(path, sql):
-    """Change a golden file behind dbtestkit's back."""
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            connection.execute(sql)
-    finally:
-        connection.close()
 
 
 class GoldenAssertions:
@@ -68,10 +40,8 @@ class GoldenAssertions:
             engine.dispose()
         self.assertEqual(book_columns, {"id", "title", "author_id", "isbn"})
         self.assertEqual([name for (name,) in query(golden.url, "SELECT name FROM author")], SEEDED_AUTHORS)
-        self.assertEqual(
-            query(golden.url, "SELECT value FROM dbtestkit_golden WHERE key = 'fingerprint'"),
-            [(golden.fingerprint,)],
-        )
+        self.assertEqual(json.loads(record_path(golden).read_text())["fingerprint"], golden.fingerprint)
+        self.assertEqual({n for n in table_names(golden.url) if "dbtestkit" in n}, set())
 
 
 class BuildOnceTest(GoldenAssertions, TempProjectCase):
@@ -116,7 +86,8 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
 
     def test_golden_recording_another_fingerprint_is_rebuilt(self):
         golden = self.build()
-        tamper(golden_path(golden), "UPDATE dbtestkit_golden SET value = 'x' WHERE key = 'fingerprint'")
+        record = json.loads(record_path(golden).read_text())
+        record_path(golden).write_text(json.dumps({**record, "fingerprint": "x"}))
         again = self.database().ensure_golden()
         self.assertTrue(again.built)
         self.assertGoldenAtHead(again)

@@ -159,7 +159,8 @@ class GoldenFileIsolationTests(unittest.TestCase):
         self.assertEqual(len(lines), 1, stderr.getvalue())
         self.assertIn("test_fails_after_writing", lines[0])
         kept = Path(lines[0].rsplit(" at ", 1)[1])
-        self.addCleanup(kept.unlink)
+        [entry] = [k for k in keeping.backend.list_kept() if k.location == str(kept)]
+        self.addCleanup(keeping.backend.delete_kept, entry)
         self.assertEqual(kept.stat().st_mode & 0o777, 0o600)
         engine = sa.create_engine(f"sqlite:///{kept}")
         with engine.connect() as connection:

@@ -9,7 +9,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
+from dbtestkit.exceptions import ConfigurationError, DbtestkitError, LockWaitTimeout
 
 _clone_counter = itertools.count(1)
 # What a test needs of its clone. Each backend maps these needs to storage of
@@ -148,9 +148,28 @@ class BackendBase:
             removed.append(getattr(golden.location, "name", golden.location))
         return removed
 
+    def prune_kept(self, keep_newest=0, label=None):
+        """Delete kept clones except the ``keep_newest`` newest; with ``label``, only that project's.
+
+        Returns the deleted ``KeptClone`` entries.
+        """
+        if not (hasattr(self, "list_kept") and hasattr(self, "delete_kept")):
+            raise DbtestkitError(
+                f"The {self.name} backend cannot list or delete kept clones; delete them yourself "
+                f"({self.describe()})."
+            )
+        kept = sorted(self.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
+        candidates = [entry for entry in kept if label is None or entry.label == label]
+        for entry in candidates[keep_newest:]:
+            self.delete_kept(entry)
+        return candidates[keep_newest:]
+
     def savepoint_lost(self, error):
         """Tell whether a failed ROLLBACK TO SAVEPOINT means the server ended the transaction."""
         return False
+
+    def write_record(self, connection, record):
+        """Store the record inside the build (backends keeping it beside the database do it at publish)."""
 
 
 @dataclass
@@ -212,6 +231,8 @@ class BuildTarget:
     name: str
     location: object = None
     extra: dict = field(default_factory=dict)
+    # What the golden will say about itself, set once the build is complete.
+    record: "GoldenRecord | None" = None
 
 
 def process_tag(separator="-"):

@@ -9,13 +9,16 @@ import time
 from pathlib import Path
 
 from dbtestkit.backends.base import (
-    BackendBase, BuildTarget, GoldenListing, GoldenRecord, owner_is_gone, unique_suffix,
+    BackendBase, BuildTarget, GoldenListing, GoldenRecord, KeptClone, owner_is_gone, unique_suffix,
+)
+from dbtestkit.backends.sqlite_files import (
+    FILE_MODE, Sidecar, Unsafe, check_private, publish_golden, read_sidecar, signature, vouch,
 )
 from dbtestkit.clone import Clone
+from dbtestkit.config import private_directory
+from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
 from dbtestkit.progress import report
 
-RECORD_TABLE = "dbtestkit_golden"
-FILE_MODE = 0o600
 SIDE_FILES = ("-journal", "-wal", "-shm")
 OUTER_BUSY_TIMEOUT_MS = 100
 
@@ -32,9 +35,12 @@ class Backend(BackendBase):
 
     def __init__(self, url, cache_dir):
         self.url = url
-        self.directory = Path(cache_dir) / "sqlite"
-        self.directory.mkdir(mode=0o700, exist_ok=True)
+        self.directory = private_directory(Path(cache_dir) / "sqlite")
         self.clone_directory = self.directory / "clones"
+        self.kept_directory = self.directory / "kept"
+        self._clone_directory_checked = False
+        # fingerprint -> the stat signature of its golden, as last vouched for.
+        self._vouched = {}
 
     # -- identity -----------------------------------------------------------
 
@@ -73,27 +79,62 @@ class Backend(BackendBase):
         finally:
             lock.release()
 
+    def record_path(self, fingerprint):
+        """Return the sidecar file holding the record of the golden with ``fingerprint``."""
+        return self.directory / f"golden-{fingerprint}.json"
+
     def read_record(self, fingerprint):
-        """Return the golden's record, None when there is no golden."""
+        """Return the golden's record, None when there is no golden.
+
+        The record says why the golden cannot be trusted (``problem``) unless
+        the file is a private file of ours holding exactly the bytes it had
+        when it was published.
+        """
         path = self.golden_path(fingerprint)
-        if not path.exists():
+        try:
+            info = os.lstat(path)
+        except FileNotFoundError:
             return None
         try:
-            connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        except sqlite3.Error as error:
-            return GoldenRecord(problem=f"it cannot be opened ({error})")
+            check_private(path, info, "golden file")
+            fields = read_sidecar(self.record_path(fingerprint), "golden record")
+            if fields is None:
+                raise Unsafe("it has no record beside it (interrupted publication, or removed)")
+            self._check_bytes(fingerprint, path, info, fields)
+            record = GoldenRecord.from_rows((k, v) for k, v in fields.items() if isinstance(v, str))
+        except Unsafe as error:
+            return GoldenRecord(problem=str(error), foreign=error.foreign)
+        # The heads were checked in the build, and the bytes have not changed since.
+        record.actual_heads = tuple(sorted(record.heads))
+        return record
+
+    def _check_bytes(self, fingerprint, path, info, fields):
+        vouched = vouch(path, info, fields, self.record_path(fingerprint),
+                        lambda: self._restamp_sidecar(fingerprint))
+        if vouched is not None:
+            self._vouched[fingerprint] = vouched
+
+    def _restamp_sidecar(self, fingerprint):
+        for path in self.directory.glob(f"restamp-{fingerprint[:16]}-*"):
+            if owner_is_gone(path.name) and _owned(path):
+                _unlink(path)  # left by a process killed while restamping
         try:
-            rows = connection.execute(f"SELECT key, value FROM {RECORD_TABLE}").fetchall()
-            record = GoldenRecord.from_rows(rows)
-            if record.version_table:
-                table = _quote(record.version_table)
-                heads = [row[0] for row in connection.execute(f"SELECT version_num FROM {table}")]
-                record.actual_heads = tuple(sorted(heads))
-            return record
-        except sqlite3.Error as error:
-            return GoldenRecord(problem=f"it is unreadable ({error})")
-        finally:
-            connection.close()
+            return Sidecar(self.directory / f"restamp-{fingerprint[:16]}-{unique_suffix()}.json")
+        except OSError:
+            return None  # a read-only cache: the bytes are still checked, just not stamped
+
+    def _check_golden_unchanged(self, fingerprint, path):
+        try:
+            current = signature(os.lstat(path))
+        except FileNotFoundError:
+            current = None
+        if current is not None and current == self._vouched.get(fingerprint):
+            return
+        # Changed since it was checked (a test that wrote to the golden's path, say).
+        record = self.read_record(fingerprint)
+        problem = "it is gone" if record is None else record.mismatch(fingerprint)
+        if problem:
+            raise GoldenMismatch(f"Golden {fingerprint[:12]} ({path}) cannot be cloned: {problem}.")
 
     def start_build(self, fingerprint):
         """Create the temporary file a golden is built in."""
@@ -102,37 +143,39 @@ class Backend(BackendBase):
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
         return BuildTarget(url=f"sqlite:///{path}", name=name, location=path)
 
-    def write_record(self, connection, record):
-        """Store the golden's record inside it."""
-        connection.exec_driver_sql(
-            f"CREATE TABLE {RECORD_TABLE} (key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)"
-        )
-        for key, value in record.as_rows():
-            connection.exec_driver_sql(f"INSERT INTO {RECORD_TABLE} VALUES (?, ?)", (key, value))
-
     def publish(self, build, fingerprint):
-        """Atomically make a finished build the golden for ``fingerprint``."""
-        os.chmod(build.location, FILE_MODE)
-        os.replace(build.location, self.golden_path(fingerprint))
-        _fsync_directory(self.directory)
+        """Rename a finished build to the golden of ``fingerprint``, then publish its record beside it."""
+        try:
+            self._vouched[fingerprint] = publish_golden(
+                build.location, self.golden_path(fingerprint), self.record_path(fingerprint),
+                self.directory / f"{build.name}.json", dict(build.record.as_rows()),
+            )
+        except Unsafe as error:
+            raise GoldenMismatch(f"Cannot publish golden {fingerprint[:12]}: {error}. Run again; "
+                                 "the next run rebuilds it.") from error
 
     def abandon(self, build):
         """Delete a build that did not finish."""
         _unlink_database(build.location)
+        _unlink(self.directory / f"{build.name}.json")
 
     def discard_golden(self, fingerprint):
-        """Delete a golden that failed verification."""
+        """Delete a golden that failed verification: its record first, so a kill leaves nothing trusted."""
+        self._vouched.pop(fingerprint, None)
+        _unlink(self.record_path(fingerprint))
         _unlink_database(self.golden_path(fingerprint))
 
     def remove_stale_builds(self, fingerprint):
         """Delete builds left by killed processes (call under ``fingerprint``'s build lock).
 
         Builds of ``fingerprint`` are stale whoever made them, since we hold
-        its lock; builds of other fingerprints only when their process is gone.
+        its lock; builds of other fingerprints, and records being restamped,
+        only when their process is gone.
         """
-        for path in self.directory.glob("build-*.sqlite"):
-            if path.name.startswith(f"build-{fingerprint[:16]}-") or owner_is_gone(path.name):
-                _unlink_database(path)
+        for path in [*self.directory.glob("build-*"), *self.directory.glob("restamp-*")]:
+            ours_now = path.name.startswith(f"build-{fingerprint[:16]}-")
+            if (ours_now or owner_is_gone(path.name)) and _owned(path):
+                _unlink(path)
 
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
@@ -141,35 +184,48 @@ class Backend(BackendBase):
             cursor.execute(statement)
 
     def list_goldens(self):
-        """Yield a ``GoldenListing`` for every published golden."""
+        """Yield a ``GoldenListing`` for every published golden of ours."""
         for path in sorted(self.directory.glob("golden-*.sqlite")):
+            if not _owned(path):
+                continue
             fingerprint = path.stem[len("golden-"):]
-            record = self.read_record(fingerprint) or GoldenRecord()
-            info = path.stat()
-            yield GoldenListing(fingerprint, path, info.st_size, info.st_mtime, record.label)
+            info = path.lstat()
+            yield GoldenListing(fingerprint, path, info.st_size, info.st_mtime,
+                                self._sidecar_fields(self.record_path(fingerprint)).get("label", ""))
 
     def delete_golden(self, path):
-        """Delete one golden file (used by prune), under its build lock."""
-        with self.build_lock(path.stem[len("golden-"):]):
-            _unlink_database(path)
+        """Delete one golden file and its record (used by prune), under its build lock."""
+        fingerprint = path.stem[len("golden-"):]
+        with self.build_lock(fingerprint):
+            self.discard_golden(fingerprint)
+
+    def _sidecar_fields(self, path):
+        try:
+            return read_sidecar(path, "record") or {}
+        except (Unsafe, OSError):
+            return {}
 
     # -- clones -------------------------------------------------------------
 
     def clone(self, fingerprint, kind):
         """Copy the golden into a new clone of ``kind`` (``memory`` or ``file``)."""
         golden = self.golden_path(fingerprint)
+        # A stat per clone: a golden written to since it was checked is never copied.
+        self._check_golden_unchanged(fingerprint, golden)
         name = f"clone-{fingerprint[:12]}-{unique_suffix()}"
         if kind == "memory":
             uri = f"file:/dbtestkit-{name}?vfs=memdb"
             keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
             _backup(golden, keeper)
-            return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper)
+            return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
         self.reap_once()
-        self.clone_directory.mkdir(mode=0o700, exist_ok=True)
+        if not self._clone_directory_checked:
+            private_directory(self.clone_directory)
+            self._clone_directory_checked = True
         path = self.clone_directory / f"{name}.sqlite"
         shutil.copyfile(golden, path)
         os.chmod(path, FILE_MODE)
-        return Clone(self, f"sqlite:///{path}", name, location=path)
+        return Clone(self, f"sqlite:///{path}", name, location=path, fingerprint=fingerprint)
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
@@ -210,21 +266,60 @@ class Backend(BackendBase):
             clone._keeper.close()
 
     def keep_clone(self, clone, label):
-        """Keep a clone as a file named after ``label``; return its path."""
-        kept = self.directory / "kept"
-        kept.mkdir(mode=0o700, exist_ok=True)
-        path = kept / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)}-{time.strftime('%Y%m%d-%H%M%S')}.sqlite"
+        """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
+        kept = private_directory(self.kept_directory)
+        stem = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:100]}-{unique_suffix()}"
+        path = kept / f"{stem}.sqlite"
+        golden = self._sidecar_fields(self.record_path(clone.fingerprint or ""))
+        project = clone.project or golden.get("label", "")
+        fields = {"test_id": label, "kept_at": time.time(), "label": project,
+                  "fingerprint": clone.fingerprint or ""}
         if clone.location is not None:
             os.replace(clone.location, path)
         else:
+            # Created here, exclusively and private, before the backup fills it.
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
             target = sqlite3.connect(path)
             try:
                 clone._keeper.backup(target)
             finally:
                 target.close()
                 clone._keeper.close()
-            os.chmod(path, FILE_MODE)
+        # Written after the file: a kill in between leaves a kept file with an unknown test id.
+        sidecar = Sidecar(kept / f"{stem}.json.partial")
+        try:
+            sidecar.publish(fields, str(kept / f"{stem}.json"))
+        finally:
+            sidecar.discard()
         return str(path)
+
+    def list_kept(self):
+        """Yield a ``KeptClone`` for every clone of ours kept after its test failed."""
+        if not self.kept_directory.is_dir():
+            return
+        kept = private_directory(self.kept_directory)
+        for path in sorted(kept.glob("*.sqlite")):
+            if not _owned(path):
+                continue
+            fields = self._sidecar_fields(path.with_suffix(".json"))
+            kept_at = fields.get("kept_at")
+            if not isinstance(kept_at, (int, float)):
+                kept_at = path.lstat().st_mtime
+            yield KeptClone(str(path), str(fields.get("test_id", "")), float(kept_at),
+                            str(fields.get("label", "")))
+
+    def delete_kept(self, kept):
+        """Delete one kept clone (a ``KeptClone`` from ``list_kept``) and its sidecar."""
+        path = Path(kept.location)
+        if path.parent.resolve() != self.kept_directory.resolve() or path.suffix != ".sqlite":
+            raise DbtestkitError(
+                f"{path} is not a clone kept in {self.kept_directory}; dbtestkit deletes only its own."
+            )
+        if not _owned(path):
+            raise DbtestkitError(f"Refusing to delete {path}: it belongs to another user.")
+        _unlink(path.with_suffix(".json"))
+        _unlink(path.with_suffix(".json.partial"))
+        _unlink_database(path)
 
     def leftover_clones(self):
         """Return the file clones whose owning process is gone."""
@@ -250,22 +345,21 @@ def _backup(golden, target):
 
 def _unlink_database(path):
     for suffix in ("", *SIDE_FILES):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(f"{path}{suffix}")
+        _unlink(f"{path}{suffix}")
 
 
-def _fsync_directory(directory):
-    # Without this a power cut can lose the rename while keeping the data.
-    if hasattr(os, "O_DIRECTORY"):
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+def _unlink(path):
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
-def _quote(identifier):
-    return '"' + identifier.replace('"', '""') + '"'
+def _owned(path):
+    """Tell whether ``path`` (not followed if a link) exists and belongs to this user."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
 def _split_statements(sql):
