@@ -13,7 +13,7 @@ from dbtestkit.schema_diff import SchemaReader, describe_diff, flatten_diffs
 
 
 # Tables dbtestkit itself writes into goldens and clones (SQLite record, MySQL marker).
-DBTESTKIT_TABLES = ("dbtestkit_golden", "dbtestkit_marker")
+DBTESTKIT_TABLES = ("dbtestkit_golden",)
 NOT_IMPLEMENTED_HINT = (
     "If downgrades at and below this revision are intentionally not written, say so: "
     "minimum_downgrade_revision = {revision!r}."
