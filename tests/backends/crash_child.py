@@ -11,13 +11,15 @@ A job's child records every *point*: each statement SQLAlchemy executes
 dbtestkit issues through the ``sqlite3`` module directly, and each file
 operation under the job's cache directory (create, write-open, replace,
 rename, unlink, chmod, copy, mkdir). With ``kill_at`` it SIGKILLs itself
-right after that point; with ``pause_at`` it stops itself (SIGSTOP) there.
+right after that point; with ``pause_at`` it stops itself (SIGSTOP) there
+(``kill_on`` and ``pause_on``: the first point matching a regular expression).
 """
 
 import builtins
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import sqlite3
@@ -57,6 +59,9 @@ class Recorder:
         self.active = True
         self.kill_at = job.get("kill_at")
         self.pause_at = job.get("pause_at")
+        # Or the first point whose label matches a regular expression.
+        self.kill_on = job.get("kill_on")
+        self.pause_on = job.get("pause_on")
         self.record = job.get("record")
         self.last = job.get("last")
         self.root = os.path.realpath(job["cache"])
@@ -69,10 +74,13 @@ class Recorder:
         if self.record:
             with _real_open(self.record, "a") as stream:
                 stream.write(f"{label}\n")
-        if self.count in (self.kill_at, self.pause_at):
+        kill = self.count == self.kill_at or bool(self.kill_on and re.search(self.kill_on, label))
+        pause = self.count == self.pause_at or bool(self.pause_on and re.search(self.pause_on, label))
+        if kill or pause:
             with _real_open(self.last, "w") as stream:
                 stream.write(label)
-            os.kill(os.getpid(), signal.SIGKILL if self.count == self.kill_at else signal.SIGSTOP)
+            self.pause_on = None  # once
+            os.kill(os.getpid(), signal.SIGKILL if kill else signal.SIGSTOP)
 
     def mine(self, path):
         try:

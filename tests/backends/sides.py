@@ -72,6 +72,23 @@ class Side:
         """Return the URL of an account of ``test``'s own for ``fingerprints`` (dropped after it)."""
         return self.url
 
+    def plant(self, url, name, rows=True):
+        """Create database ``name`` through ``url`` as a user would, with a table and a row if asked."""
+        run_sql(url, f"CREATE DATABASE {self.quote(name)}")
+        if rows:
+            database_url = make_url(url).set(database=name).render_as_string(hide_password=False)
+            run_sql(database_url, "CREATE TABLE precious (id INTEGER)")
+            run_sql(database_url, "INSERT INTO precious VALUES (42)")
+
+    def precious(self, name):
+        """Return the rows of the table ``plant`` made in ``name`` (the database must exist)."""
+        database_url = make_url(self.url).set(database=name).render_as_string(hide_password=False)
+        return [row[0] for row in run_sql(database_url, "SELECT id FROM precious")]
+
+    def exists(self, name):
+        """Tell whether database ``name`` exists on the server."""
+        return name in self.all_databases()
+
 
 def _close(database):
     database.close()
@@ -120,6 +137,11 @@ class PostgresSide(Side):
 
     def is_golden(self, fingerprint, artifact):
         return artifact == f"dbtk_golden_{fingerprint[:40]}"
+
+    quote = staticmethod(lambda name: f'"{name}"')
+
+    def all_databases(self):
+        return {name for (name,) in run_sql(self.url, "SELECT datname FROM pg_database")}
 
     def remove_everything_of(self, fingerprint):
         for name in self.databases(fingerprint):
@@ -182,6 +204,11 @@ class MariaDBSide(Side):
     def is_golden(self, fingerprint, artifact):
         name = f"dbtk_golden_{fingerprint[:40]}"
         return artifact in (name, f"entry {name} golden")
+
+    quote = staticmethod(lambda name: f"`{name}`")
+
+    def all_databases(self):
+        return {name for (name,) in run_sql(self.url, "SELECT schema_name FROM information_schema.SCHEMATA")}
 
     def remove_everything_of(self, fingerprint):
         from dbtestkit.backends.mysql_catalog import TABLE
