@@ -428,7 +428,7 @@ class GoldenOnMySQLTest(MySQLCase):
             version = connection.exec_driver_sql("SELECT VERSION()").scalar()
         flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
         major_minor = ".".join(version.split(".")[:2])
-        self.assertEqual(database.backend.identity(), f"{flavour} {major_minor}")
+        self.assertEqual(database.backend.identity(), f"{flavour} {major_minor} catalog-1")
         on_sqlite = super(MySQLCase, self).database(url="sqlite://")
         self.assertNotEqual(database.fingerprint(), on_sqlite.fingerprint())
 

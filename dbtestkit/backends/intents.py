@@ -34,13 +34,6 @@ class IntentJournal:
     def _path(self, name):
         return self.directory / f"{self._prefix}{name}{SUFFIX}"
 
-    @contextlib.contextmanager
-    def creating(self, name, kind, fingerprint):
-        """Record the intent to create ``name`` for the block; keep it if the process dies."""
-        self.record(name, kind, fingerprint)
-        yield
-        self.forget(name)
-
     def record(self, name, kind, fingerprint):
         """Write the intent to create database ``name`` (atomically: temporary file, then rename)."""
         self.directory.mkdir(mode=0o700, exist_ok=True)

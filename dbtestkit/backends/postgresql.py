@@ -148,10 +148,12 @@ class Backend(ServerBackend):
                     continue
                 if lock_key(ours.fingerprint) == own_key:
                     self._drop(connection, ours.name, ours.template)
-                    continue
-                with self._lock_if_free(connection, ours.fingerprint) as free:
-                    if free:
+                else:
+                    with self._lock_if_free(connection, ours.fingerprint) as free:
+                        if not free:
+                            continue
                         self._drop(connection, ours.name, ours.template)
+                self.intents.forget(ours.name)
 
     @contextlib.contextmanager
     def _lock_if_free(self, connection, fingerprint):

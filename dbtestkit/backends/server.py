@@ -3,6 +3,7 @@
 import datetime
 import json
 import re
+import secrets
 import time
 
 from typing import NamedTuple
@@ -107,11 +108,9 @@ class ServerBackend(BackendBase):
         return self.url_of(self.golden_name(fingerprint))
 
     def kept_name(self, fingerprint):
-        """Return a new, unique name for a kept clone of ``fingerprint``."""
-        from dbtestkit.backends.base import unique_suffix
-
-        return database_name("kept", fingerprint[:12], f"{time.strftime('%Y%m%d%H%M%S')}_"
-                             + unique_suffix("_").rpartition("_")[2])
+        """Return a new, unique name for a kept clone of ``fingerprint``: time and random."""
+        return database_name("kept", fingerprint[:12],
+                             f"{time.strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}")
 
     def drop_clone(self, clone):
         """Drop a clone, ending connections a test left open."""
