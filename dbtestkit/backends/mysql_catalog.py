@@ -20,9 +20,8 @@ from dbtestkit.backends.base import creator
 from dbtestkit.exceptions import DbtestkitError
 
 CATALOG = "dbtk_catalog"
-TABLE = f"`{CATALOG}`.`entries`"
 COLUMNS = ("name", "kind", "owner", "host", "pid", "fingerprint", "created_at", "record")
-CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+CREATE_TABLE_AS = """CREATE TABLE IF NOT EXISTS {table} (
     name VARCHAR(64) NOT NULL PRIMARY KEY,
     kind VARCHAR(16) NOT NULL,
     owner VARCHAR(300) NOT NULL,
@@ -32,6 +31,8 @@ CREATE_TABLE = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
     created_at DOUBLE NOT NULL,
     record TEXT NOT NULL
 ) ENGINE=InnoDB CHARACTER SET utf8mb4 COMMENT='dbtestkit: which databases dbtestkit made, for whom'"""
+TABLE = f"`{CATALOG}`.`entries`"
+CREATE_TABLE = CREATE_TABLE_AS.format(table=TABLE)
 # Server errors that mean the catalog (or a privilege on it) is missing.
 UNKNOWN_DATABASE, NO_SUCH_TABLE = 1049, 1146
 ACCESS_DENIED = (1044, 1142, 1143)
@@ -59,8 +60,10 @@ class Entry(NamedTuple):
 class Catalog:
     """Reads and writes the catalog on connections of the admin engine."""
 
-    def __init__(self, describe):
+    def __init__(self, describe, name=CATALOG):
         self.describe = describe
+        self.name = name
+        self.table = f"`{name}`.`entries`"
         self._ready = False
 
     # -- reading --------------------------------------------------------------
@@ -81,7 +84,7 @@ class Catalog:
         try:
             self._check(connection)
             rows = connection.exec_driver_sql(
-                f"SELECT {', '.join(COLUMNS)}, owner = CURRENT_USER() FROM {TABLE} {where}", params
+                f"SELECT {', '.join(COLUMNS)}, owner = CURRENT_USER() FROM {self.table} {where}", params
             ).all()
         except DBAPIError as error:
             if _code(error) in (UNKNOWN_DATABASE, NO_SUCH_TABLE):
@@ -96,26 +99,26 @@ class Catalog:
         """Record the intent to create ``name`` (before the CREATE DATABASE)."""
         fields = creator()
         self._write(connection, (
-            f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) "
+            f"INSERT INTO {self.table} ({', '.join(COLUMNS)}) "
             "VALUES (%s, %s, CURRENT_USER(), %s, %s, %s, %s, %s)"
         ), (name, kind, fields["host"], fields["pid"], fingerprint, time.time(), "{}"), name)
 
     def change(self, connection, name, from_kind, kind, record):
         """Turn our ``from_kind`` entry ``name`` into ``kind`` with ``record``, in one statement."""
         changed = self._write(connection, (
-            f"UPDATE {TABLE} SET kind = %s, record = %s "
+            f"UPDATE {self.table} SET kind = %s, record = %s "
             "WHERE name = %s AND kind = %s AND owner = CURRENT_USER()"
         ), (kind, json.dumps(record, sort_keys=True), name, from_kind), name)
         if changed != 1:
             raise DbtestkitError(
-                f"dbtestkit's catalog {CATALOG} on {self.describe()} has no {from_kind} entry of "
+                f"dbtestkit's catalog {self.name} on {self.describe()} has no {from_kind} entry of "
                 f"this user for database {name} (was it dropped or edited?); {name} cannot be "
                 f"marked as a {kind}. Drop {name} yourself, then run again."
             )
 
     def remove(self, connection, name):
         """Forget our entry of ``name`` (after its database was dropped)."""
-        self._write(connection, f"DELETE FROM {TABLE} WHERE name = %s AND owner = CURRENT_USER()",
+        self._write(connection, f"DELETE FROM {self.table} WHERE name = %s AND owner = CURRENT_USER()",
                     (name,), name)
 
     def _write(self, connection, statement, params, name):
@@ -137,8 +140,8 @@ class Catalog:
         self._check(connection)
         if not self._ready:
             # Missing: the first process that needs it creates it (IF NOT EXISTS: several may race).
-            connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{CATALOG}` CHARACTER SET utf8mb4")
-            connection.exec_driver_sql(CREATE_TABLE)
+            connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS `{self.name}` CHARACTER SET utf8mb4")
+            connection.exec_driver_sql(CREATE_TABLE_AS.format(table=self.table))
             self._check(connection)
 
     def _check(self, connection):
@@ -147,13 +150,13 @@ class Catalog:
             return
         columns = connection.exec_driver_sql(
             "SELECT column_name FROM information_schema.COLUMNS WHERE table_schema = %s "
-            "AND table_name = 'entries'", (CATALOG,)
+            "AND table_name = 'entries'", (self.name,)
         ).scalars().all()
         if not columns:
             return  # missing: created on the first write
         if sorted(column.lower() for column in columns) != sorted(COLUMNS):
             raise DbtestkitError(
-                f"Table {CATALOG}.entries on {self.describe()} is not dbtestkit's catalog (its "
+                f"Table {self.name}.entries on {self.describe()} is not dbtestkit's catalog (its "
                 f"columns are {sorted(columns)}, not {sorted(COLUMNS)}). dbtestkit records there "
                 "which databases it made; rename or drop that table (dbtestkit then treats "
                 "earlier databases as not its own), or point DBTESTKIT_URL at another server."
@@ -166,12 +169,12 @@ class Catalog:
             account = connection.exec_driver_sql("SELECT CURRENT_USER()").scalar()
             user, _, host = account.partition("@")
             return DbtestkitError(
-                f"dbtestkit cannot {action} its catalog {CATALOG} on {self.describe()}: {detail}. "
+                f"dbtestkit cannot {action} its catalog {self.name} on {self.describe()}: {detail}. "
                 f"dbtestkit records there which databases it made. Ask an administrator to run "
-                f"CREATE DATABASE IF NOT EXISTS {CATALOG}; GRANT CREATE, SELECT, INSERT, UPDATE, "
-                f"DELETE ON {CATALOG}.* TO '{user}'@'{host}';"
+                f"CREATE DATABASE IF NOT EXISTS {self.name}; GRANT CREATE, SELECT, INSERT, UPDATE, "
+                f"DELETE ON {self.name}.* TO '{user}'@'{host}';"
             )
-        return DbtestkitError(f"dbtestkit cannot {action} its catalog {CATALOG} on {self.describe()}: "
+        return DbtestkitError(f"dbtestkit cannot {action} its catalog {self.name} on {self.describe()}: "
                               f"{detail}.")
 
 
