@@ -355,6 +355,8 @@ class Ours:
         if name.startswith(f"{PREFIX}_build_"):
             # Even when its marker already says golden: it was never renamed into place.
             kind = "build"
+        elif name.startswith(f"{PREFIX}_kept_") and kind == "clone":
+            kind = "kept"  # kept by an older dbtestkit, which renamed clones without re-marking them
         elif name.startswith(f"{PREFIX}_golden_") != (kind == "golden"):
             kind = None
         self.kind = kind

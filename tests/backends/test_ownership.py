@@ -102,6 +102,31 @@ class NeverTouchWhatItDidNotCreate:
         self.assertIsNone(slot.recover("build"))
 
 
+@for_each_backend("postgresql")
+class IntentRecords:
+    """On PostgreSQL an unmarked database is ours only with an intent record (MariaDB: its catalog)"""
+
+    def test_an_unmarked_database_is_ours_only_with_an_intent_record_of_this_server_and_user(self):
+        # What a kill between CREATE DATABASE and its COMMENT leaves on PostgreSQL (on
+        # MariaDB the catalog row comes first); the intent file is the only proof.
+        database = self.make_database()
+        fingerprint = database.fingerprint()
+        url = self.side.account(self, [fingerprint])
+        ours = self.make_database(url=url)
+        names = [f"dbtk_clone_{fingerprint[:12]}_{this_host()}_{dead_pid()}_{n}_abcdef" for n in (1, 2)]
+        for name in names:
+            self.side.plant(url, name, rows=False)
+        journal = ours.backend.intents
+        journal.record(names[0], "clone", fingerprint)
+        journal.record(names[1], "clone", fingerprint)
+        for name, changes in ((names[0], {"pid": dead_pid()}), (names[1], {"pid": dead_pid(), "user": "x"})):
+            path = journal._path(name)
+            path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+        self.assertEqual(ours.backend.reap(), [names[0]])
+        self.assertFalse(self.side.exists(names[0]))
+        self.assertTrue(self.side.exists(names[1]), "an intent of another user was taken as proof")
+
+
 @for_each_backend("postgresql", "mysql")
 class LeftoversAreListedAndReaped:
     """status lists what a killed build leaves, and reap removes it"""
