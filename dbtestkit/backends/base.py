@@ -151,10 +151,10 @@ def process_tag(separator="-"):
     return f"{host}{separator}{os.getpid()}"
 
 
-def unique_suffix(separator="-"):
+def unique_suffix(separator="-", random_bytes=3):
     """Return a suffix unique across processes and machines: host, pid, counter, random."""
     return separator.join(
-        [process_tag(separator), str(next(_clone_counter)), secrets.token_hex(3)]
+        [process_tag(separator), str(next(_clone_counter)), secrets.token_hex(random_bytes)]
     )
 
 

@@ -4,12 +4,13 @@ import contextlib
 import time
 
 from dbtestkit.backends.base import (
-    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator_is_gone, unique_suffix,
+    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator_is_gone,
 )
 from dbtestkit.backends.mysql_catalog import Catalog
 from dbtestkit.backends.mysql_copy import copy_statements, quote
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, Leftover, ServerBackend, database_name, epoch_of, foreign_message,
+    PREFIX, AdminConnection, database_name, epoch_of, foreign_message, Leftover, server_suffix,
+    ServerBackend,
 )
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
@@ -164,7 +165,7 @@ class Backend(ServerBackend):
         """Create a database and copy every table, view and trigger of the golden into it."""
         golden = self.golden_name(fingerprint)
         self.reap_once()
-        name = database_name("clone", fingerprint[:12], unique_suffix("_"))
+        name = database_name("clone", fingerprint[:12], server_suffix())
         script = self._copy_script(fingerprint, golden)
         with self.admin.connect() as connection:
             self._create(connection, name, "clone", fingerprint)

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from dbtestkit.backends.base import (
     BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator, creator_is_gone, owner_is_gone,
-    unique_suffix,
 )
 from dbtestkit.backends.intents import IntentJournal
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, Leftover, ServerBackend, database_name, epoch_of, marker_text,
-    parse_marker,
+    PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker,
+    server_suffix, ServerBackend,
 )
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
@@ -106,7 +105,7 @@ class Backend(ServerBackend):
 
     def start_build(self, fingerprint):
         """Create the temporary database a golden is built in."""
-        name = database_name("build", fingerprint[:15], unique_suffix("_"))
+        name = database_name("build", fingerprint[:15], server_suffix())
         self._create(name, "build", fingerprint)
         return BuildTarget(url=self.url_of(name), name=name)
 
@@ -187,7 +186,7 @@ class Backend(ServerBackend):
     def clone(self, fingerprint, kind):
         """Create a new database from the golden template."""
         self.reap_once()
-        name = database_name("clone", fingerprint[:12], unique_suffix("_"))
+        name = database_name("clone", fingerprint[:12], server_suffix())
         self._create(name, "clone", fingerprint, template=self.golden_name(fingerprint))
         return Clone(self, self.url_of(name), name)
 

@@ -8,7 +8,7 @@ import time
 
 from typing import NamedTuple
 
-from dbtestkit.backends.base import BackendBase
+from dbtestkit.backends.base import BackendBase, unique_suffix
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable
 
@@ -30,6 +30,15 @@ def parse_marker(text):
     except ValueError:
         return None
     return fields if isinstance(fields, dict) else None
+
+
+def server_suffix():
+    """Return the unique part of a new database name: host, pid, counter, 8 random hex digits.
+
+    Older dbtestkit versions took any name of the shape ``…_<host>_<pid>_<n>_<6 hex>``
+    of a dead pid for theirs and dropped it; 8 digits keep them off ours.
+    """
+    return unique_suffix("_", random_bytes=4)
 
 
 def database_name(kind, fingerprint, suffix=""):
