@@ -29,7 +29,7 @@ def cmd_build(database, args):
 
 
 def cmd_status(database, args):
-    """Show the current fingerprint, cached goldens, leftover clones and kept clones."""
+    """Show the current fingerprint, cached goldens, leftovers of dead processes and kept clones."""
     from dbtestkit.config import mask_url
 
     fingerprint = database.fingerprint()
@@ -50,7 +50,7 @@ def cmd_status(database, args):
         print(f"  {marker} {golden.fingerprint[:16]}  {golden.size / 1024:8.0f} KiB  "
               f"{age(now - golden.built):>9} old  {golden.label or '?'}")
     for path in backend.leftover_clones():
-        print(f"  leftover clone {path}")
+        print(f"  leftover {path} (reap removes it)")
     if not hasattr(backend, "list_kept"):
         print(f"kept clones (the {backend.name} backend cannot list them)")
         return EXIT_OK

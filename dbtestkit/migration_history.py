@@ -13,8 +13,6 @@ from dbtestkit.process_state import preserved
 from dbtestkit.schema_diff import SchemaReader, describe_diff, flatten_diffs
 
 
-# Tables dbtestkit itself writes into goldens and clones (the MySQL marker).
-DBTESTKIT_TABLES = ("dbtestkit_marker",)
 NOT_IMPLEMENTED_HINT = (
     "If downgrades at and below this revision are intentionally not written, say so: "
     "minimum_downgrade_revision = {revision!r}."
@@ -182,7 +180,7 @@ class Migrator:
                 "config.get_main_option('sqlalchemy.url')."
             )
         version_table = context.opts.get("version_table") or "alembic_version"
-        self.reader = SchemaReader(self.connection.dialect, {version_table, *DBTESTKIT_TABLES},
+        self.reader = SchemaReader(self.connection.dialect, {version_table},
                                    options.ignore_tables)
 
     def up(self, revision, again=False):

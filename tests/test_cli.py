@@ -253,7 +253,7 @@ class ReapCommandTest(CliCase):
         leftover = self.fake_clone(dead_pid())
         result = self.cli("status")
         self.assert_exit(result, 0)
-        self.assertIn(f"leftover clone {leftover}", result.stdout)
+        self.assertIn(f"leftover {leftover} (reap removes it)", result.stdout)
         self.assertTrue(leftover.exists(), "status must not delete anything")
 
 

@@ -27,11 +27,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import dbtestkit
+from dbtestkit.backends.mysql_catalog import CATALOG, CREATE_TABLE as CREATE_CATALOG_TABLE
+from dbtestkit.backends.mysql_catalog import TABLE as CATALOG_TABLE
 from tests.support import (
     DEFAULT_REVISIONS, ENSURE_AND_READ, REPO, TempProjectCase, server_url, skip_or_fail, write_project,
 )
 
-MARKER_TABLE = "dbtestkit_marker"
+MARKER_TABLE = "dbtestkit_marker"  # where dbtestkit kept its marker before the catalog
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -84,6 +86,8 @@ def drop_databases(engine, names):
                 with contextlib.suppress(Exception):
                     connection.exec_driver_sql(f"KILL {int(process_id)}")
             connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(name)}")
+            with contextlib.suppress(sa.exc.DBAPIError):  # no catalog yet
+                connection.exec_driver_sql(f"DELETE FROM {CATALOG_TABLE} WHERE name = %s", (name,))
 
 
 def quote(identifier):
@@ -91,28 +95,25 @@ def quote(identifier):
 
 
 def marker_rows(engine, name):
-    """Return the parsed rows of ``name``'s marker table (raw text if not a dbtestkit marker)."""
+    """Return the catalog entries of ``name`` as dicts (kind, owner, fingerprint, record)."""
     with engine.connect() as connection:
-        texts = connection.exec_driver_sql(
-            f"SELECT marker FROM {quote(name)}.{MARKER_TABLE}"
-        ).scalars().all()
-    rows = []
-    for text in texts:
-        rows.append(json.loads(text[len("dbtestkit:"):]) if text.startswith("dbtestkit:") else text)
-    return rows
+        rows = connection.exec_driver_sql(
+            f"SELECT kind, owner, fingerprint, record FROM {CATALOG_TABLE} WHERE name = %s", (name,)
+        ).all()
+    return [{"kind": kind, "owner": owner, "fingerprint": fingerprint, "record": json.loads(record)}
+            for kind, owner, fingerprint, record in rows]
 
 
 def write_marker(engine, name, fields, create=False):
-    """Write a dbtestkit-style marker into ``name`` (creating its table if asked)."""
+    """Write a dbtestkit-style catalog entry for ``name`` (``create``: kept for old callers)."""
     with engine.connect() as connection:
-        if create:
-            connection.exec_driver_sql(
-                f"CREATE TABLE {quote(name)}.{MARKER_TABLE} (marker TEXT NOT NULL) ENGINE=InnoDB"
-            )
-        connection.exec_driver_sql(f"DELETE FROM {quote(name)}.{MARKER_TABLE}")
+        connection.exec_driver_sql(f"CREATE DATABASE IF NOT EXISTS {CATALOG}")
+        connection.exec_driver_sql(CREATE_CATALOG_TABLE)
         connection.exec_driver_sql(
-            f"INSERT INTO {quote(name)}.{MARKER_TABLE} VALUES (%s)",
-            ("dbtestkit:" + json.dumps(fields, sort_keys=True),),
+            f"REPLACE INTO {CATALOG_TABLE} (name, kind, owner, host, pid, fingerprint, created_at, "
+            "record) VALUES (%s, %s, %s, 'elsewhere', 1, %s, UNIX_TIMESTAMP(), %s)",
+            (name, fields["kind"], fields["owner"], fields.get("fingerprint", ""),
+             json.dumps(fields.get("record", {}))),
         )
 
 
@@ -202,6 +203,11 @@ class MySQLCase(TempProjectCase):
             database.backend.admin.dispose()
         names = sorted({n for fp in self.fingerprints for n in databases_of(self.admin, fp)})
         drop_databases(self.admin, names)
+        with self.admin.connect() as connection, contextlib.suppress(sa.exc.DBAPIError):
+            for fingerprint in self.fingerprints:
+                # Entries a pool's late drop could not forget: its user was dropped first.
+                connection.exec_driver_sql(f"DELETE FROM {CATALOG_TABLE} WHERE fingerprint = %s",
+                                           (fingerprint,))
 
     def dedicated_user_url(self, fingerprints):
         """Create a MySQL user for this test only (dropped afterwards); return its URL.
@@ -216,6 +222,8 @@ class MySQLCase(TempProjectCase):
             with self.admin.connect() as connection:
                 connection.exec_driver_sql("CREATE USER %s@%s IDENTIFIED BY %s", (user, "%", password))
                 self.addCleanup(self.drop_user, user)
+                connection.exec_driver_sql(
+                    f"GRANT CREATE, SELECT, INSERT, UPDATE, DELETE ON {CATALOG}.* TO %s@%s", (user, "%"))
                 for fingerprint in fingerprints:
                     self.fingerprints.add(fingerprint)
                     for pattern in (like_literal(self.golden_name(fingerprint)),
@@ -414,8 +422,7 @@ class GoldenOnMySQLTest(MySQLCase):
         self.assertEqual(marker["owner"], current_user(self.admin))
         self.assertEqual(marker["record"]["fingerprint"], fingerprint)
         self.assertEqual(marker["record"]["heads"], "0004")
-        self.assertTrue({"author", "book", "alembic_version", MARKER_TABLE}
-                        <= set(table_names_in(self.admin, name)))
+        self.assertEqual({"author", "book", "alembic_version"}, set(table_names_in(self.admin, name)))
 
     def test_fingerprint_includes_the_server_flavour_and_version(self):
         database = self.database()
@@ -423,7 +430,7 @@ class GoldenOnMySQLTest(MySQLCase):
             version = connection.exec_driver_sql("SELECT VERSION()").scalar()
         flavour = "mariadb" if "mariadb" in version.lower() else "mysql"
         major_minor = ".".join(version.split(".")[:2])
-        self.assertEqual(database.backend.identity(), f"{flavour} {major_minor}")
+        self.assertEqual(database.backend.identity(), f"{flavour} {major_minor} catalog-1")
         on_sqlite = super(MySQLCase, self).database(url="sqlite://")
         self.assertNotEqual(database.fingerprint(), on_sqlite.fingerprint())
 
@@ -707,7 +714,7 @@ class CloneFidelityOnMySQLTest(MySQLCase):
         clone = reflect(self.clone.engine, self.clone.name)
         # The project really has what this test is about.
         self.assertEqual(golden["tables"], sorted(
-            ["alembic_version", "audit_log", "category", "coupon", "product", MARKER_TABLE]))
+            ["alembic_version", "audit_log", "category", "coupon", "product"]))
         self.assertEqual(golden["views"], ["a_cheap_products", "product_catalog"])
         self.assertEqual(len(golden["triggers"]), 1)
         product = golden["table product"]

@@ -1,21 +1,27 @@
-"""MySQL and MariaDB: goldens are databases published by a marker row; clones copy tables."""
+"""MySQL and MariaDB: goldens are databases published by a catalog row; clones copy tables."""
 
 import contextlib
+import time
 
-from dbtestkit.backends.base import BuildTarget, GoldenListing, GoldenRecord, unique_suffix
+from dbtestkit.backends.base import (
+    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator_is_gone,
+)
+from dbtestkit.backends.mysql_catalog import Catalog
+from dbtestkit.backends.mysql_copy import copy_statements, quote
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, ServerBackend, database_name, epoch_of, made_here_unmarked,
-    marker_text, parse_marker,
+    PREFIX, AdminConnection, database_name, epoch_of, foreign_message, Leftover, server_suffix,
+    ServerBackend,
 )
 from dbtestkit.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.progress import report
 
 START_HINT = "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)"
-# Every database dbtestkit makes holds this table; for a golden, its row is
-# written last, which is what publishes it (MySQL has no RENAME DATABASE).
-MARKER_TABLE = "dbtestkit_marker"
+# Part of the fingerprint: goldens whose record lived in a table inside them
+# (before the catalog) get other names, so neither kind mistakes the other for foreign.
+RECORDS = "catalog-1"
 LOCK_POLL_SECONDS = 5
+UNRECORDED = "nobody dbtestkit knows of (its catalog has no entry for it)"
 # A test's DDL commits implicitly on MySQL and erases every savepoint:
 # error 1305, "SAVEPOINT ... does not exist".
 SAVEPOINT_DOES_NOT_EXIST = 1305
@@ -34,6 +40,8 @@ class Backend(ServerBackend):
         self._version = None
         self._copy_scripts = {}
         self._copier = None
+        # Which databases are ours lives beside them, never inside (the app would see it).
+        self.catalog = Catalog(self.describe)
 
     # -- identity -----------------------------------------------------------
 
@@ -46,9 +54,9 @@ class Backend(ServerBackend):
         return self._version
 
     def identity(self):
-        """Return what about this server shapes a golden: flavour and major.minor version."""
+        """Return what shapes a golden here: flavour, major.minor version, how records are kept."""
         flavour = "mariadb" if "mariadb" in self.server_version.lower() else "mysql"
-        return f"{flavour} {'.'.join(self.server_version.split('.')[:2])}"
+        return f"{flavour} {'.'.join(self.server_version.split('.')[:2])} {RECORDS}"
 
     # -- golden -------------------------------------------------------------
 
@@ -70,70 +78,65 @@ class Backend(ServerBackend):
                 connection.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (lock,))
 
     def read_record(self, fingerprint):
-        """Return the golden's record, None when there is no golden."""
+        """Return the golden's record, None when there is no golden. Never drops anything."""
         name = self.golden_name(fingerprint)
         with self.admin.connect() as connection:
-            if not self._exists(connection, name):
+            entry = self.catalog.get(connection, name)
+            exists = self._exists(connection, name)
+            if entry is None and not exists:
                 return None
-            marker = self._marker(connection, name)
-            if marker is None and self._is_empty(connection, name):
-                # Killed between CREATE DATABASE and writing the build marker:
-                # an empty database holds nothing to lose.
-                self._drop(connection, name)
-                return None
-            if marker is None:
-                return GoldenRecord(problem=self._foreign(name, {}), foreign=True)
-            if marker.get("owner") != self._current_user(connection):
-                return GoldenRecord(problem=self._foreign(name, marker), foreign=True)
-            if marker.get("kind") != "golden":
+            if entry is None or not entry.mine:
+                owner = entry.owner if entry else UNRECORDED
+                return GoldenRecord(problem=foreign_message(name, owner), foreign=True)
+            if entry.kind != "golden":
                 return GoldenRecord(problem="its build never finished")
-            record = GoldenRecord.from_rows(marker.get("record", {}).items())
+            if not exists:
+                return GoldenRecord(problem="its database is missing")
+            record = GoldenRecord.from_rows(entry.record.items())
             if record.version_table:
-                rows = connection.exec_driver_sql(
-                    f"SELECT version_num FROM {quote(name)}.{quote(record.version_table)}"
-                )
+                try:
+                    rows = connection.exec_driver_sql(
+                        f"SELECT version_num FROM {quote(name)}.{quote(record.version_table)}"
+                    ).all()
+                except Exception as error:
+                    record.problem = f"its version table cannot be read ({error})"
+                    return record
                 record.actual_heads = tuple(sorted(row[0] for row in rows))
             return record
 
-    def _foreign(self, name, marker):
-        return (
-            f"database {name} was made by {marker.get('owner', 'someone else')}, not by this "
-            "user; dbtestkit never uses or drops databases it did not create. Drop it yourself "
-            "or connect as the user that made it"
-        )
-
     def start_build(self, fingerprint):
-        """Create the golden's database, marked as a build until it is published."""
+        """Create the golden's database, recorded as a build until it is published."""
         name = self.golden_name(fingerprint)
         with self.admin.connect() as connection:
-            self._create(connection, name, "build", fingerprint=fingerprint[:40])
+            self._create(connection, name, "build", fingerprint)
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
-        """Publish: replace the build marker by the golden's record, in one statement."""
-        text = marker_text("golden", owner=self._current_user(connection), record=dict(record.as_rows()))
-        connection.exec_driver_sql(f"UPDATE {MARKER_TABLE} SET marker = %s", (text,))
+        """Publish: turn the catalog's build entry into the golden's record, in one statement."""
+        name = connection.exec_driver_sql("SELECT DATABASE()").scalar()
+        self.catalog.change(connection, name, "build", "golden", dict(record.as_rows()))
 
     def publish(self, build, fingerprint):
-        """Nothing left to do: the marker row written by write_record was the publication."""
+        """Nothing left to do: the catalog row written by write_record was the publication."""
         self._copy_scripts.pop(fingerprint, None)
 
     def abandon(self, build):
         """Drop a build that did not finish."""
         with self.admin.connect() as connection:
-            if self._marker_kind(connection, build.name) == "build":
+            entry = self.catalog.get(connection, build.name)
+            if entry is not None and entry.mine and entry.kind == "build":
                 self._drop(connection, build.name)
 
     def discard_golden(self, fingerprint):
-        """Drop a golden of ours that failed verification."""
+        """Drop a golden of ours that failed verification (called under its build lock)."""
         self._drop_if_ours(self.golden_name(fingerprint))
 
     def remove_stale_builds(self, fingerprint):
         """Drop this fingerprint's unfinished build (its builder is gone: we hold the lock)."""
         name = self.golden_name(fingerprint)
         with self.admin.connect() as connection:
-            marker = self._marker(connection, name) if self._exists(connection, name) else None
-            if marker and marker.get("kind") == "build" and marker.get("owner") == self._current_user(connection):
+            entry = self.catalog.get(connection, name)
+            if entry is not None and entry.mine and entry.kind == "build":
                 self._drop(connection, name)
 
     def run_sql_script(self, connection, sql):
@@ -144,14 +147,16 @@ class Backend(ServerBackend):
     def list_goldens(self):
         """Yield a ``GoldenListing`` for every golden of ours."""
         with self.admin.connect() as connection:
-            for name, marker in self._ours(connection, "golden"):
+            for entry in self.catalog.entries(connection, ("golden",)):
+                if not self._exists(connection, entry.name):
+                    continue
                 size = connection.exec_driver_sql(
                     "SELECT COALESCE(SUM(data_length + index_length), 0) FROM "
-                    "information_schema.TABLES WHERE table_schema = %s", (name,)
+                    "information_schema.TABLES WHERE table_schema = %s", (entry.name,)
                 ).scalar()
-                record = marker.get("record", {})
-                yield GoldenListing(name[len(f"{PREFIX}_golden_"):], name, int(size),
-                                    epoch_of(record.get("built_at", "")), record.get("label", ""))
+                yield GoldenListing(entry.name[len(f"{PREFIX}_golden_"):], entry.name, int(size),
+                                    epoch_of(entry.record.get("built_at", "")),
+                                    entry.record.get("label", ""))
 
     # -- clones -------------------------------------------------------------
 
@@ -159,10 +164,10 @@ class Backend(ServerBackend):
         """Create a database and copy every table, view and trigger of the golden into it."""
         golden = self.golden_name(fingerprint)
         self.reap_once()
-        name = database_name("clone", fingerprint[:12], unique_suffix("_"))
+        name = database_name("clone", fingerprint[:12], server_suffix())
         script = self._copy_script(fingerprint, golden)
         with self.admin.connect() as connection:
-            self._create(connection, name, "clone")
+            self._create(connection, name, "clone", fingerprint)
         try:
             with self._copier_engine().connect() as connection:
                 connection.exec_driver_sql(f"USE {quote(name)}")
@@ -215,81 +220,110 @@ class Backend(ServerBackend):
         return bool(args) and args[0] == SAVEPOINT_DOES_NOT_EXIST
 
     def keep_clone(self, clone, label):
-        """Keep a clone (MySQL cannot rename databases); return its URL, password masked."""
+        """Keep a clone (MySQL cannot rename databases); return its URL, password masked.
+
+        Its catalog entry becomes "kept", with the test id ``label``, in one statement.
+        """
         with self.admin.connect() as connection:
-            connection.exec_driver_sql(
-                f"UPDATE {quote(clone.name)}.{MARKER_TABLE} SET marker = %s",
-                (marker_text("kept", owner=self._current_user(connection), label=label),),
-            )
+            entry = self.catalog.get(connection, clone.name)
+            golden = self.catalog.get(connection, self.golden_name(entry.fingerprint)) if entry else None
+            self.catalog.change(connection, clone.name, "clone", "kept", {
+                "test_id": label, "kept_at": time.time(),
+                "label": golden.record.get("label", "") if golden else "",
+            })
         return self.url.set(database=clone.name).render_as_string(hide_password=True)
 
-    # -- helpers --------------------------------------------------------------
+    def list_kept(self):
+        """Yield a ``KeptClone`` for every clone of ours kept after its test failed."""
+        with self.admin.connect() as connection:
+            kept = [entry for entry in self.catalog.entries(connection, ("kept",))
+                    if self._exists(connection, entry.name)]
+        for entry in kept:
+            yield KeptClone(self.url.set(database=entry.name).render_as_string(hide_password=True),
+                            entry.record.get("test_id", ""), float(entry.record.get("kept_at", 0)),
+                            entry.record.get("label", ""))
 
-    def _current_user(self, connection):
-        return connection.exec_driver_sql("SELECT CURRENT_USER()").scalar()
+    # -- leftovers ------------------------------------------------------------
+
+    def leftovers(self):
+        """Return the ``Leftover`` entries of ours that ``reap`` removes.
+
+        Clones whose process is gone, builds whose fingerprint's lock nobody
+        holds, and entries whose database is gone (a kill between a DROP and
+        forgetting its entry, or between the intent and its CREATE).
+        """
+        found = []
+        with self.admin.connect() as connection:
+            for entry in self.catalog.entries(connection):
+                exists = self._exists(connection, entry.name)
+                if entry.kind == "clone" and creator_is_gone(entry.creator):
+                    found.append(Leftover(entry.name, "clone", entry.fingerprint, "its process is gone"))
+                elif entry.kind == "build":
+                    with self._lock_if_free(connection, entry.fingerprint) as free:
+                        if free:
+                            found.append(Leftover(entry.name, "build", entry.fingerprint,
+                                                  "its build never finished"))
+                elif not exists and entry.kind in ("golden", "kept"):
+                    found.append(Leftover(entry.name, "record", entry.fingerprint,
+                                          "its database is gone"))
+        return found
+
+    def _remove_leftover(self, leftover):
+        with self.admin.connect() as connection:
+            if leftover.kind != "build":
+                self._drop_if_ours(leftover.name)
+                return True
+            # Decided again under the fingerprint's lock: a build may have started since.
+            with self._lock_if_free(connection, leftover.fingerprint) as free:
+                entry = self.catalog.get(connection, leftover.name)
+                if free and entry is not None and entry.mine and entry.kind == "build":
+                    self._drop(connection, leftover.name)
+                return free
+
+    @contextlib.contextmanager
+    def _lock_if_free(self, connection, fingerprint):
+        lock = f"{PREFIX}_{fingerprint[:40]}"
+        free = bool(connection.exec_driver_sql("SELECT GET_LOCK(%s, 0)", (lock,)).scalar())
+        try:
+            yield free
+        finally:
+            if free:
+                connection.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (lock,))
+
+    # -- helpers --------------------------------------------------------------
 
     def _exists(self, connection, name):
         return connection.exec_driver_sql(
             "SELECT 1 FROM information_schema.SCHEMATA WHERE schema_name = %s", (name,)
         ).first() is not None
 
-    def _is_empty(self, connection, name):
-        return connection.exec_driver_sql(
-            "SELECT 1 FROM information_schema.TABLES WHERE table_schema = %s LIMIT 1", (name,)
-        ).first() is None
-
-    def _marker(self, connection, name):
-        from sqlalchemy.exc import DBAPIError
-
-        try:
-            text = connection.exec_driver_sql(
-                f"SELECT marker FROM {quote(name)}.{MARKER_TABLE} LIMIT 1"
-            ).scalar()
-        except DBAPIError:
-            return None
-        return parse_marker(text)
-
-    def _marker_kind(self, connection, name):
-        marker = self._marker(connection, name)
-        return None if marker is None else marker.get("kind")
-
-    def _create(self, connection, name, kind, **fields):
+    def _create(self, connection, name, kind, fingerprint):
+        # The intent first: killed right after the CREATE, the database is still provably ours.
+        self.catalog.add(connection, name, kind, fingerprint)
         try:
             connection.exec_driver_sql(f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4")
         except Exception as error:
-            raise DbtestkitError(f"Cannot create database {name} on {self.describe()}: {error}") from error
-        connection.exec_driver_sql(
-            f"CREATE TABLE {quote(name)}.{MARKER_TABLE} (marker TEXT NOT NULL) ENGINE=InnoDB"
-        )
-        text = marker_text(kind, owner=self._current_user(connection), **fields)
-        connection.exec_driver_sql(f"INSERT INTO {quote(name)}.{MARKER_TABLE} VALUES (%s)", (text,))
-
-    def _ours(self, connection, kind):
-        names = connection.exec_driver_sql(
-            "SELECT schema_name FROM information_schema.SCHEMATA WHERE schema_name LIKE %s "
-            "ORDER BY schema_name", (f"{PREFIX}\\_{kind}\\_%",)
-        ).scalars().all()
-        user = self._current_user(connection)
-        for name in names:
-            marker = self._marker(connection, name)
-            if marker is None and made_here_unmarked(name, kind):
-                marker = {"kind": kind, "owner": user}
-            if marker is not None and marker.get("kind") == kind and marker.get("owner") == user:
-                yield name, marker
-
-    def _drop_if_ours(self, name):
-        with self.admin.connect() as connection:
             if not self._exists(connection, name):
-                return
-            marker = self._marker(connection, name)
-            unmarked_ours = marker is None and made_here_unmarked(name, "clone")
-            if not unmarked_ours and (
-                marker is None or marker.get("owner") != self._current_user(connection)
-            ):
-                raise DbtestkitError(f"Refusing to drop {self._foreign(name, marker or {})}.")
+                self.catalog.remove(connection, name)
+            raise DbtestkitError(f"Cannot create database {name} on {self.describe()}: {error}") from error
+
+    def _drop_if_ours(self, name, kinds=None):
+        with self.admin.connect() as connection:
+            entry = self.catalog.get(connection, name)
+            if entry is None or not entry.mine:
+                if not self._exists(connection, name):
+                    return
+                owner = entry.owner if entry else UNRECORDED
+                raise DbtestkitError(f"Refusing to drop {foreign_message(name, owner)}.")
+            if kinds is not None and entry.kind not in kinds:
+                raise DbtestkitError(
+                    f"Refusing to drop database {name}: it is a {entry.kind} of dbtestkit's, "
+                    f"not a {' or '.join(kinds)}."
+                )
             self._drop(connection, name)
 
     def _drop(self, connection, name):
+        """Drop database ``name`` of ours, then forget its entry (in that order: see leftovers)."""
         # A connection a test left inside the database would hold metadata
         # locks and make DROP DATABASE wait; end those connections first.
         for (process_id,) in connection.exec_driver_sql(
@@ -299,6 +333,7 @@ class Backend(ServerBackend):
             with contextlib.suppress(Exception):
                 connection.exec_driver_sql(f"KILL {int(process_id)}")
         connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(name)}")
+        self.catalog.remove(connection, name)
 
 
 def _run(dbapi_connection, statement):
@@ -307,84 +342,3 @@ def _run(dbapi_connection, statement):
         cursor.execute(statement)
     finally:
         cursor.close()
-
-
-def copy_statements(connection, golden):
-    """Yield the statements that recreate everything in ``golden`` inside a new database.
-
-    Sequences, tables (SHOW CREATE TABLE keeps foreign keys, which CREATE
-    TABLE … LIKE drops on MariaDB), rows, stored routines, views, triggers:
-    in that order, run inside the new database with foreign-key checks off.
-    """
-    source = quote(golden)
-    tables = connection.exec_driver_sql(
-        "SELECT table_name, table_type FROM information_schema.TABLES WHERE table_schema = %s "
-        "ORDER BY table_name", (golden,)
-    ).all()
-    # Sequences first: a column default may call NEXTVAL on one (MariaDB).
-    for name in [name for name, kind in tables if kind == "SEQUENCE"]:
-        yield from _sequence_statements(connection, golden, name)
-    base_tables = [name for name, kind in tables if kind == "BASE TABLE" and name != MARKER_TABLE]
-    for table in base_tables:
-        yield connection.exec_driver_sql(f"SHOW CREATE TABLE {source}.{quote(table)}").first()[1]
-    for table in base_tables:
-        # Tables without rows cost nothing to copy if we skip them.
-        if connection.exec_driver_sql(f"SELECT 1 FROM {source}.{quote(table)} LIMIT 1").first():
-            columns = ", ".join(quote(c) for c in _stored_columns(connection, golden, table))
-            yield f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {source}.{quote(table)}"
-    # Routines before views: a view may call a stored function.
-    for name, kind in connection.exec_driver_sql(
-        "SELECT routine_name, routine_type FROM information_schema.ROUTINES "
-        "WHERE routine_schema = %s ORDER BY routine_type, routine_name", (golden,)
-    ):
-        row = connection.exec_driver_sql(f"SHOW CREATE {kind} {source}.{quote(name)}").first()
-        yield _unqualify(row[2], golden)
-    yield from _views_in_dependency_order(connection, golden, [n for n, k in tables if k == "VIEW"])
-    for (trigger,) in connection.exec_driver_sql(
-        "SELECT trigger_name FROM information_schema.TRIGGERS WHERE trigger_schema = %s "
-        "ORDER BY action_order", (golden,)
-    ):
-        row = connection.exec_driver_sql(f"SHOW CREATE TRIGGER {source}.{quote(trigger)}").first()
-        yield _unqualify(row[2], golden)
-
-
-def _sequence_statements(connection, golden, name):
-    source = f"{quote(golden)}.{quote(name)}"
-    yield connection.exec_driver_sql(f"SHOW CREATE SEQUENCE {source}").first()[1]
-    # Continue where the golden stands, so a clone never reissues a used value.
-    following = connection.exec_driver_sql(f"SELECT next_not_cached_value FROM {source}").scalar()
-    yield f"SELECT SETVAL({quote(name)}, {int(following) - 1})"
-
-
-def _stored_columns(connection, schema, table):
-    # Generated columns are computed by the server and refuse inserted values.
-    return connection.exec_driver_sql(
-        "SELECT column_name FROM information_schema.COLUMNS WHERE table_schema = %s AND "
-        "table_name = %s AND extra NOT LIKE %s AND extra NOT LIKE %s ORDER BY ordinal_position",
-        (schema, table, "%GENERATED%", "%PERSISTENT%"),
-    ).scalars().all()
-
-
-def _views_in_dependency_order(connection, golden, views):
-    definitions = {}
-    for view in views:
-        row = connection.exec_driver_sql(f"SHOW CREATE VIEW {quote(golden)}.{quote(view)}").first()
-        definitions[view] = _unqualify(row[1], golden)
-    done = []
-    while definitions:
-        ready = [v for v, sql in definitions.items()
-                 if not any(quote(other) in sql for other in definitions if other != v)]
-        for view in ready or list(definitions):
-            done.append(definitions.pop(view))
-    return done
-
-
-def _unqualify(sql, schema):
-    # Views and triggers name their own schema; the copy must name the clone.
-    return sql.replace(f"{quote(schema)}.", "")
-
-
-def quote(identifier):
-    """Quote an identifier for MySQL."""
-    return "`" + identifier.replace("`", "``") + "`"
-

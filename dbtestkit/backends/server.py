@@ -3,8 +3,12 @@
 import datetime
 import json
 import re
+import secrets
+import time
 
-from dbtestkit.backends.base import BackendBase, owner_is_gone, process_tag
+from typing import NamedTuple
+
+from dbtestkit.backends.base import BackendBase, unique_suffix
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable
 
@@ -28,16 +32,13 @@ def parse_marker(text):
     return fields if isinstance(fields, dict) else None
 
 
-def made_here_unmarked(name, kind):
-    """Tell whether ``name`` is a ``kind`` database this host generated, even without a marker.
+def server_suffix():
+    """Return the unique part of a new database name: host, pid, counter, 8 random hex digits.
 
-    A process killed between CREATE DATABASE and writing the marker leaves
-    such a database; its generated name (host, pid, counter, random) is
-    specific enough to recognise it.
+    Older dbtestkit versions took any name of the shape ``…_<host>_<pid>_<n>_<6 hex>``
+    of a dead pid for theirs and dropped it; 8 digits keep them off ours.
     """
-    host = process_tag("_").rpartition("_")[0]
-    pattern = rf"{PREFIX}_{kind}_[0-9a-f]{{12,40}}_{re.escape(host)}_\d+_\d+_[0-9a-f]{{6}}"
-    return re.fullmatch(pattern, name) is not None
+    return unique_suffix("_", random_bytes=4)
 
 
 def database_name(kind, fingerprint, suffix=""):
@@ -139,26 +140,55 @@ class ServerBackend(BackendBase):
         """Return the URL of the golden (read it; never write it)."""
         return self.url_of(self.golden_name(fingerprint))
 
+    def kept_name(self, fingerprint):
+        """Return a new, unique name for a kept clone of ``fingerprint``: time and random."""
+        return database_name("kept", fingerprint[:12],
+                             f"{time.strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}")
+
     def drop_clone(self, clone):
         """Drop a clone, ending connections a test left open."""
         self._drop_if_ours(clone.name)
 
     def delete_golden(self, name):
-        """Drop one golden of ours (used by prune)."""
-        self._drop_if_ours(name)
+        """Drop one golden of ours (used by prune), under its fingerprint's build lock."""
+        with self.build_lock(name[len(f"{PREFIX}_golden_"):]):
+            self._drop_if_ours(name, kinds=("golden",))
+
+    def delete_kept(self, kept):
+        """Drop a kept clone ``list_kept`` reported (only ours: same rules as every drop)."""
+        from sqlalchemy.engine import make_url
+
+        self._drop_if_ours(make_url(kept.location).database, kinds=("kept",))
 
     def leftover_clones(self):
-        """Return the names of clones of this host whose process is gone."""
-        with self.admin.connect() as connection:
-            names = [name for name, _ in self._ours(connection, "clone")]
-        return [name for name in names if owner_is_gone(name)]
+        """Return the names of everything ``reap`` would remove (clones, builds, records)."""
+        return [leftover.name for leftover in self.leftovers()]
 
     def reap(self):
-        """Drop leftover clones of dead processes; return their names."""
-        reaped = self.leftover_clones()
-        for name in reaped:
-            self._drop_if_ours(name)
+        """Remove leftovers of dead processes and unfinished builds of ours; return their names."""
+        reaped = []
+        for leftover in self.leftovers():
+            if self._remove_leftover(leftover):
+                reaped.append(leftover.name)
         return reaped
+
+
+class Leftover(NamedTuple):
+    """Something of ours a killed process left behind, as ``leftovers()`` reports it."""
+
+    name: str
+    kind: str  # clone, build, golden (unpublished), record (an intent or entry without database)
+    fingerprint: str
+    why: str
+
+
+def foreign_message(name, owner):
+    """Explain that ``name`` is not provably ours, and what the user can do about it."""
+    return (
+        f"database {name} was made by {owner}, not by this user; dbtestkit never uses or drops "
+        "databases it cannot prove it created. If it is a leftover of yours, drop it yourself; "
+        "otherwise connect as the user that made it"
+    )
 
 
 def epoch_of(iso_time):

@@ -1,0 +1,255 @@
+"""What the contract tests need to know about each backend: where things live, how to clean up.
+
+Each side answers the same questions for its backend: everything of a
+fingerprint that exists (``artifacts``), which of it is the golden
+(``is_golden``), a throwaway account for server-wide operations
+(``account``), and removing everything of a fingerprint as the admin.
+"""
+
+import contextlib
+import re
+import secrets
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tests import support
+
+
+def side_for(test, backend):
+    """Return the side object of ``backend`` for ``test`` (skips or fails when the server is down)."""
+    if backend == "sqlite":
+        return SQLiteSide()
+    url = support.server_url(test, backend)
+    return {"postgresql": PostgresSide, "mysql": MariaDBSide}[backend](url)
+
+
+def run_sql(url, statement, params=None):
+    """Run one statement in autocommit mode on ``url``; return its rows as tuples (or [])."""
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            result = connection.exec_driver_sql(statement, params or ())
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+class Side:
+    """What every backend side shares: cleanup of the TestDatabases a test made."""
+
+    backend = None
+    url = None
+
+    def attach(self, test):
+        """Start working for ``test`` (after its setUp made the cache directory)."""
+        self.cache_dir = Path(test.cache_dir)
+        self.fingerprints = set()
+        test.addCleanup(self._clean, self.fingerprints)
+
+    def forget_after(self, test, database):
+        """Close ``database`` and remove everything of its fingerprint after ``test``."""
+        self.fingerprints.add(database.fingerprint())
+        test.addCleanup(_close, database)
+
+    def leftovers(self, fingerprint, cache_dir=None):
+        """Return what of ``fingerprint`` exists besides its golden (should be nothing)."""
+        return [a for a in self.artifacts(fingerprint, cache_dir) if not self.is_golden(fingerprint, a)]
+
+    def has_golden(self, fingerprint, cache_dir=None):
+        """Tell whether the golden of ``fingerprint`` exists."""
+        return any(self.is_golden(fingerprint, a) for a in self.artifacts(fingerprint, cache_dir))
+
+    def _clean(self, fingerprints):
+        for fingerprint in sorted(fingerprints):
+            self.remove_everything_of(fingerprint)
+
+    def remove_everything_of(self, fingerprint):
+        """Remove every database and record of ``fingerprint`` (files go with the temp dir)."""
+
+    def account(self, test, fingerprints):
+        """Return the URL of an account of ``test``'s own for ``fingerprints`` (dropped after it)."""
+        return self.url
+
+    def plant(self, url, name, rows=True):
+        """Create database ``name`` through ``url`` as a user would, with a table and a row if asked."""
+        run_sql(url, f"CREATE DATABASE {self.quote(name)}")
+        if rows:
+            database_url = make_url(url).set(database=name).render_as_string(hide_password=False)
+            run_sql(database_url, "CREATE TABLE precious (id INTEGER)")
+            run_sql(database_url, "INSERT INTO precious VALUES (42)")
+
+    def precious(self, name):
+        """Return the rows of the table ``plant`` made in ``name`` (the database must exist)."""
+        database_url = make_url(self.url).set(database=name).render_as_string(hide_password=False)
+        return [row[0] for row in run_sql(database_url, "SELECT id FROM precious")]
+
+    def exists(self, name):
+        """Tell whether database ``name`` exists on the server."""
+        return name in self.all_databases()
+
+
+def _close(database):
+    database.close()
+    admin = getattr(database.backend, "admin", None)
+    if admin is not None:
+        admin.dispose()
+
+
+class SQLiteSide(Side):
+    """SQLite: goldens, builds and clones are files in the cache directory."""
+
+    backend = "sqlite"
+    url = "sqlite://"
+
+    def artifacts(self, fingerprint, cache_dir=None):
+        """Every file dbtestkit keeps under the cache's sqlite folder (one cache per test or slot)."""
+        root = Path(cache_dir or self.cache_dir) / "sqlite"
+        if not root.is_dir():
+            return []
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir())
+
+    def is_golden(self, fingerprint, artifact):
+        """The golden file and its companions (lock, record) are named after the fingerprint."""
+        return artifact.startswith(f"golden-{fingerprint}")
+
+
+class PostgresSide(Side):
+    """PostgreSQL: databases named ``dbtk_<kind>_<fingerprint part>``; intent files in the cache."""
+
+    backend = "postgresql"
+
+    def __init__(self, url):
+        self.url = url
+
+    def databases(self, fingerprint):
+        """Return the names of every database of ``fingerprint`` on the server (any owner)."""
+        return sorted(name for (name,) in run_sql(
+            self.url, "SELECT datname FROM pg_database WHERE datname ~ %(p)s",
+            {"p": f"^dbtk_[a-z]+_{fingerprint[:12]}"}))
+
+    def artifacts(self, fingerprint, cache_dir=None):
+        """The databases of ``fingerprint`` and every intent record in the cache."""
+        intents = Path(cache_dir or self.cache_dir) / "intents"
+        files = sorted(f"intent {p.name}" for p in intents.iterdir()) if intents.is_dir() else []
+        return self.databases(fingerprint) + files
+
+    def is_golden(self, fingerprint, artifact):
+        return artifact == f"dbtk_golden_{fingerprint[:40]}"
+
+    quote = staticmethod(lambda name: f'"{name}"')
+
+    def all_databases(self):
+        return {name for (name,) in run_sql(self.url, "SELECT datname FROM pg_database")}
+
+    def remove_everything_of(self, fingerprint):
+        for name in self.databases(fingerprint):
+            drop_pg_database(self.url, name)
+
+    def account(self, test, fingerprints=()):
+        """Create a login role that may create databases, for ``test`` alone; return its URL."""
+        role = f"dbtk_t_{secrets.token_hex(6)}"
+        password = secrets.token_hex(12)
+        run_sql(self.url, f'CREATE ROLE "{role}" LOGIN CREATEDB PASSWORD \'{password}\'')
+        test.addCleanup(drop_pg_role, self.url, role)
+        return make_url(self.url).set(username=role, password=password).render_as_string(
+            hide_password=False)
+
+
+def drop_pg_database(url, name):
+    """Drop a database (a template too), disconnecting whoever is on it."""
+    run_sql(url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
+    run_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def drop_pg_role(url, role):
+    """Drop ``role`` and every database it owns."""
+    owned = run_sql(url, "SELECT datname FROM pg_database WHERE datdba = "
+                         "(SELECT oid FROM pg_roles WHERE rolname = %(r)s)", {"r": role})
+    for (name,) in owned:
+        drop_pg_database(url, name)
+    run_sql(url, f'DROP ROLE IF EXISTS "{role}"')
+
+
+class MariaDBSide(Side):
+    """MariaDB: databases named after the fingerprint, and their entries in dbtestkit's catalog."""
+
+    backend = "mysql"
+
+    def __init__(self, url):
+        self.url = url
+
+    def databases(self, fingerprint):
+        """Return the names of every golden and clone database of ``fingerprint`` on the server."""
+        names = run_sql(
+            self.url, "SELECT schema_name FROM information_schema.SCHEMATA WHERE schema_name = %s "
+            "OR schema_name LIKE %s ORDER BY schema_name",
+            (f"dbtk_golden_{fingerprint[:40]}", f"dbtk\\_clone\\_{fingerprint[:12]}\\_%"))
+        return [name for (name,) in names]
+
+    def entries(self, fingerprint):
+        """Return ``entry <name> <kind>`` for every catalog entry of ``fingerprint``."""
+        from dbtestkit.backends.mysql_catalog import TABLE
+
+        with contextlib.suppress(sa.exc.DBAPIError):  # no catalog yet
+            return [f"entry {name} {kind}" for name, kind in run_sql(
+                self.url, f"SELECT name, kind FROM {TABLE} WHERE fingerprint = %s ORDER BY name",
+                (fingerprint,))]
+        return []
+
+    def artifacts(self, fingerprint, cache_dir=None):
+        return self.databases(fingerprint) + self.entries(fingerprint)
+
+    def is_golden(self, fingerprint, artifact):
+        name = f"dbtk_golden_{fingerprint[:40]}"
+        return artifact in (name, f"entry {name} golden")
+
+    quote = staticmethod(lambda name: f"`{name}`")
+
+    def all_databases(self):
+        return {name for (name,) in run_sql(self.url, "SELECT schema_name FROM information_schema.SCHEMATA")}
+
+    def remove_everything_of(self, fingerprint):
+        from dbtestkit.backends.mysql_catalog import TABLE
+
+        for name in self.databases(fingerprint):
+            for (process_id,) in run_sql(self.url, "SELECT id FROM information_schema.PROCESSLIST "
+                                                   "WHERE db = %s AND id <> CONNECTION_ID()", (name,)):
+                with contextlib.suppress(sa.exc.DBAPIError):
+                    run_sql(self.url, f"KILL {int(process_id)}")
+            run_sql(self.url, f"DROP DATABASE IF EXISTS `{name}`")
+        with contextlib.suppress(sa.exc.DBAPIError):
+            run_sql(self.url, f"DELETE FROM {TABLE} WHERE fingerprint = %s", (fingerprint,))
+
+    def account(self, test, fingerprints):
+        """Create a user that may work only on the databases of ``fingerprints``; return its URL."""
+        from dbtestkit.backends.mysql_catalog import CATALOG
+
+        user, password = f"dbtk_t_{secrets.token_hex(6)}", secrets.token_hex(12)
+        run_sql(self.url, "CREATE USER %s@%s IDENTIFIED BY %s", (user, "%", password))
+        test.addCleanup(self.drop_user, user)
+        grants = [CATALOG.replace("_", "\\_")]
+        for fingerprint in fingerprints:
+            self.fingerprints.add(fingerprint)
+            grants += [f"dbtk\\_golden\\_{fingerprint[:40]}", f"dbtk\\_clone\\_{fingerprint[:12]}\\_%"]
+        for pattern in grants:
+            run_sql(self.url, f"GRANT ALL PRIVILEGES ON `{pattern.replace('%', '%%')}`.* TO %s@%s",
+                    (user, "%"))
+        return make_url(self.url).set(username=user, password=password, database="").render_as_string(
+            hide_password=False)
+
+    def drop_user(self, user):
+        from dbtestkit.backends.mysql_catalog import TABLE
+
+        with contextlib.suppress(sa.exc.DBAPIError):
+            run_sql(self.url, f"DELETE FROM {TABLE} WHERE owner = %s", (f"{user}@%",))
+        run_sql(self.url, "DROP USER IF EXISTS %s@%s", (user, "%"))
+
+
+def normalise(label):
+    """Return a statement or file operation with names, numbers and paths made comparable."""
+    label = re.sub(r"/\S*/", "/…/", label)
+    label = re.sub(r"[0-9a-f]{6,}", "H", label)
+    label = re.sub(r"\d+", "N", label)
+    return label
