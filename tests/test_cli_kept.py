@@ -35,12 +35,6 @@ class KeptClonesCommandTest(CliCase):
         # golden and kept clones are told apart from everyone else's by them.
         self.name = f"kept-{secrets.token_hex(4)}"
         write_revision(self.versions, "0005", f"unique {self.name}", "pass", "pass", "0004")
-        backend = self.database().backend
-        # SQLite must have them; a server backend gets them in its own change.
-        has_them = hasattr(backend, "list_kept") and hasattr(backend, "delete_kept")
-        if self.backend != "sqlite" and not has_them:
-            self.skipTest(f"the {self.backend} backend has no list_kept()/delete_kept() yet; "
-                          "these tests run on it once it has")
         self.addCleanup(self.remove_what_this_test_made)
         (self.tmp / "failing_suite.py").write_text(FAILING_SUITE)
 

@@ -322,10 +322,22 @@ class Backend(BackendBase):
         _unlink_database(path)
 
     def leftover_clones(self):
-        """Return the file clones whose owning process is gone."""
-        if not self.clone_directory.is_dir():
-            return []
-        return [p for p in self.clone_directory.glob("clone-*.sqlite") if owner_is_gone(p.name)]
+        """Return the file clones, and the half-kept clones, whose owning process is gone.
+
+        A keep killed before its sidecar was published (or a delete_kept killed
+        after removing it) leaves a kept file without a record: nobody can tell
+        which test it belonged to, so it is a leftover like any other.
+        """
+        found = []
+        if self.clone_directory.is_dir():
+            found += [p for p in self.clone_directory.glob("clone-*.sqlite") if owner_is_gone(p.name)]
+        if self.kept_directory.is_dir():
+            for path in sorted(self.kept_directory.iterdir()):
+                unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
+                if (unrecorded or path.name.endswith(".json.partial")) and _owned(path) \
+                        and owner_is_gone(path.name):
+                    found.append(path)
+        return found
 
     def reap(self):
         """Delete leftover clones of dead processes; return their names."""

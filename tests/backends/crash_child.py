@@ -199,12 +199,13 @@ def build(job, recorder):
 
 
 def clone(job, recorder):
-    """Make and drop one clone of every kind the backend offers (the golden exists)."""
+    """Make and drop one clone of every storage the backend offers (the golden exists)."""
     database = _database(job)
     golden = database.ensure_golden()
-    for kind in database.backend.clone_kinds:
-        database.backend.clone(golden.fingerprint, kind).drop()
-    return {"kinds": list(database.backend.clone_kinds)}
+    storages = sorted(set(database.backend.clone_storage_of.values()))
+    for storage in storages:
+        database.backend.clone(golden.fingerprint, storage).drop()
+    return {"kinds": storages}
 
 
 def keep(job, recorder):
@@ -216,7 +217,7 @@ def keep(job, recorder):
     database = _database(job)
     backend = database.backend
     golden = database.ensure_golden()
-    copy = backend.clone(golden.fingerprint, backend.default_clone_kind)
+    copy = backend.clone(golden.fingerprint, backend.clone_storage())
     recorder.active = True
     copy.keep(TEST_ID)
     for kept in list(backend.list_kept()):
@@ -233,7 +234,7 @@ def recover(job, recorder=None):
     backend = database.backend
     golden = database.ensure_golden()
     # One clone, as a test takes it (without the pool's clones made ahead, to keep runs short).
-    with backend.clone(golden.fingerprint, backend.default_clone_kind) as copy, \
+    with backend.clone(golden.fingerprint, backend.clone_storage()) as copy, \
             copy.engine.connect() as connection:
         result = {
             "built": golden.built,
