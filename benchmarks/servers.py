@@ -37,7 +37,7 @@ import projectgen  # noqa: E402
 from isolation import percentile, quietly  # noqa: E402
 
 import dbtestkit  # noqa: E402
-import dbtestkit.clone  # noqa: E402
+import dbtestkit.backends.clone  # noqa: E402
 from dbtestkit.backends.base import owner_is_gone, process_tag, unique_suffix  # noqa: E402
 from dbtestkit.backends.server import database_name  # noqa: E402
 from dbtestkit.isolation import ClassScope  # noqa: E402
@@ -764,7 +764,7 @@ class Context:
         deadline = time.monotonic() + timeout
         quiet = 0
         while True:
-            held = {c.name for c in list(dbtestkit.clone._live_clones) if not c.dropped}
+            held = {c.name for c in list(dbtestkit.backends.clone._live_clones) if not c.dropped}
             # Not "ready == size": the pool can settle below its size (README,
             # "What the benchmark found"), so wait for no work at all instead.
             statuses = [p.status() for p in pools]
@@ -798,7 +798,7 @@ class Context:
         for db in (self.pooled_db, self.sync_db):
             if db is not None:
                 attempt(db.close)  # closes its clone pools, dropping their clones
-        attempt(dbtestkit.clone.drop_live_clones)
+        attempt(dbtestkit.backends.clone.drop_live_clones)
         if self.golden is not None and self.golden.built:
             attempt(self.sync_db.backend.discard_golden, self.golden.fingerprint)
         for db in (self.pooled_db, self.sync_db):

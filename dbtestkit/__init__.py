@@ -17,9 +17,9 @@ from dbtestkit.exceptions import (  # noqa: E402
 # The unittest layer is imported on first use: a CLI or a pytest fixture that
 # only needs TestDatabase should not pay for importing unittest.
 _LAZY = {
-    "DatabaseTestCase": "dbtestkit.testcase",
-    "GoldenFileTestCase": "dbtestkit.testcase",
-    "MigrationTestCase": "dbtestkit.migration_testcase",
+    "DatabaseTestCase": "dbtestkit.testcases.savepoint",
+    "GoldenFileTestCase": "dbtestkit.testcases.savepoint",
+    "MigrationTestCase": "dbtestkit.testcases.migration",
 }
 
 

@@ -6,13 +6,13 @@ import threading
 import time
 
 from dbtestkit.backends import backend_for
-from dbtestkit.clone import drop_live_clones
+from dbtestkit.backends.clone import drop_live_clones
 from dbtestkit.config import private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.fingerprint import compute_fingerprint, library_versions
-from dbtestkit.golden import ensure_golden
-from dbtestkit.schema import AlembicSchema, MetadataSchema
-from dbtestkit.seeds import Seed
+from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
+from dbtestkit.golden.build import ensure_golden
+from dbtestkit.golden.sources import AlembicSchema, MetadataSchema
+from dbtestkit.golden.seeds import Seed
 from dbtestkit.stats import RUN, journal_build
 
 atexit.register(drop_live_clones)
@@ -132,7 +132,7 @@ class TestDatabase:
             return self.backend.clone(self.ensure_golden().fingerprint, kind)
 
     def _pool_for(self, fingerprint, kind):
-        from dbtestkit.clone_pool import ClonePool
+        from dbtestkit.golden.pool import ClonePool
 
         key = (fingerprint, kind)
         with self._pools_lock:

@@ -5,7 +5,7 @@ import os
 import statistics
 import time
 
-from dbtestkit.progress import report
+from dbtestkit.report import report
 
 JOURNAL_NAME = "builds.log"
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import dbtestkit
 import dbtestkit.exceptions
-from dbtestkit.clone import _live_clones
+from dbtestkit.backends.clone import _live_clones
 from tests.cases import DB, ROOT
 
 

@@ -264,7 +264,7 @@ RUN_CASE_MODULES = textwrap.dedent('''
 
     support.write_project = write_unique_project  # tests.cases imports it from here
     from tests.cases import DB
-    from dbtestkit.clone import _live_clones
+    from dbtestkit.backends.clone import _live_clones
     from tests.test_isolation import problems, run_cases
 
     def handed_out_and_not_dropped():

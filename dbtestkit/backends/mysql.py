@@ -12,9 +12,9 @@ from dbtestkit.backends.server import (
     PREFIX, AdminConnection, database_name, epoch_of, foreign_message, Leftover, server_suffix,
     ServerBackend,
 )
-from dbtestkit.clone import Clone
+from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
-from dbtestkit.progress import report
+from dbtestkit.report import report
 
 START_HINT = "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)"
 # Part of the fingerprint: goldens whose record lived in a table inside them

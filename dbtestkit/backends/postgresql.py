@@ -12,9 +12,9 @@ from dbtestkit.backends.server import (
     PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker,
     server_suffix, ServerBackend,
 )
-from dbtestkit.clone import Clone
+from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
-from dbtestkit.progress import report
+from dbtestkit.report import report
 
 START_HINT = "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start)"
 # A template cannot be copied while anyone is connected to it; a clone that

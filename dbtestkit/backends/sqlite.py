@@ -14,10 +14,10 @@ from dbtestkit.backends.base import (
 from dbtestkit.backends.sqlite_files import (
     FILE_MODE, Sidecar, Unsafe, check_private, publish_golden, read_sidecar, signature, vouch,
 )
-from dbtestkit.clone import Clone
+from dbtestkit.backends.clone import Clone
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
-from dbtestkit.progress import report
+from dbtestkit.report import report
 
 SIDE_FILES = ("-journal", "-wal", "-shm")
 OUTER_BUSY_TIMEOUT_MS = 100

@@ -10,7 +10,7 @@ import weakref
 
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError
 from dbtestkit.process_state import preserved
-from dbtestkit.schema_diff import SchemaReader, describe_diff, flatten_diffs
+from dbtestkit.migrations.snapshots import SchemaReader, describe_diff, flatten_diffs
 
 
 NOT_IMPLEMENTED_HINT = (
@@ -45,7 +45,7 @@ def collect_only_new_objects():
 
 def first_line(error):
     """Return ``Type: first line of the message``."""
-    from dbtestkit.migrations import describe_error
+    from dbtestkit.migrations.driver import describe_error
 
     return describe_error(error).strip().splitlines()[0]
 
@@ -60,7 +60,7 @@ class History:
     """An Alembic history loaded once: revisions in upgrade order, heads, readable names."""
 
     def __init__(self, project):
-        from dbtestkit.migrations import alembic_config, revisions_in_order, script_directory
+        from dbtestkit.migrations.driver import alembic_config, revisions_in_order, script_directory
 
         self.project = project
         self.root = project.ini_path.parent if project.ini_path else project.script_location.parent
@@ -90,7 +90,7 @@ class History:
 
     def label(self, revision):
         """Return the file name of ``revision`` without ``.py``."""
-        from dbtestkit.migrations import revision_label
+        from dbtestkit.migrations.driver import revision_label
 
         return revision_label(revision)
 

@@ -6,7 +6,7 @@ import unittest
 
 from dbtestkit.exceptions import ConfigurationError, SetUpNotCalled
 from dbtestkit.isolation import ClassScope
-from dbtestkit.progress import report
+from dbtestkit.report import report
 
 
 class SetInSetUp:

@@ -25,13 +25,13 @@ import contextlib
 import sys
 from dataclasses import dataclass
 
-from dbtestkit.check_databases import empty_database_for, unseeded
+from dbtestkit.migration_checks.twins import empty_database_for, unseeded
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
-from dbtestkit.migration_history import (
+from dbtestkit.migrations.history import (
     History, Migrator, collect_only_new_objects, failure, first_line,
 )
 from dbtestkit.process_state import preserved
-from dbtestkit.schema_diff import Rewalk, changed_tables, diff_snapshots
+from dbtestkit.migrations.snapshots import Rewalk, changed_tables, diff_snapshots
 
 # pytest: do not print this module's source in a failed check's traceback; the message says it all.
 __tracebackhide__ = True
@@ -221,7 +221,7 @@ class MigrationRunner:
     """One history, its databases, and a way to walk it: what every check runs on."""
 
     def __init__(self, database, options=None, keeper=None):
-        from dbtestkit.schema import AlembicSchema
+        from dbtestkit.golden.sources import AlembicSchema
 
         if not isinstance(database.schema, AlembicSchema):
             raise ConfigurationError(
@@ -296,7 +296,7 @@ class MigrationRunner:
         """Run env.py once on ``database`` and apply the steps ``plan(migrator)`` yields."""
         from alembic.runtime.environment import EnvironmentContext
 
-        from dbtestkit.migrations import alembic_config, describe_error
+        from dbtestkit.migrations.driver import alembic_config, describe_error
 
         history = self.history
         migrators = []

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dbtestkit.backends.base import GoldenRecord
 from dbtestkit.exceptions import DbtestkitError, MigrationError
 from dbtestkit.process_state import preserved
-from dbtestkit.progress import report
+from dbtestkit.report import report
 from dbtestkit.stats import verbose
 
 # Builds shorter than this stay silent; longer ones show where they are.
@@ -115,7 +115,7 @@ def _build(backend, build, schema, steps, fingerprint, progress, label):
 
 
 def _check_at_head(connection, result, schema):
-    from dbtestkit.migrations import current_heads
+    from dbtestkit.migrations.driver import current_heads
 
     actual = current_heads(connection, result.version_table, result.version_table_schema)
     if actual != result.heads:
@@ -129,7 +129,7 @@ def _check_at_head(connection, result, schema):
 
 
 def _run_step(step, connection, backend, kind):
-    from dbtestkit.migrations import describe_error
+    from dbtestkit.migrations.driver import describe_error
 
     try:
         step.run(connection, backend)

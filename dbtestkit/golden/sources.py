@@ -2,8 +2,8 @@
 
 from typing import NamedTuple
 
-from dbtestkit.alembic_project import AlembicProject
-from dbtestkit.fingerprint import file_parts
+from dbtestkit.migrations.project import AlembicProject
+from dbtestkit.golden.fingerprint import file_parts
 
 
 class BuildResult(NamedTuple):
@@ -38,7 +38,7 @@ class AlembicSchema:
 
     def build(self, connection, url, on_revision):
         """Migrate ``connection`` to head; return the heads it should now be at."""
-        from dbtestkit.migrations import upgrade_to_head
+        from dbtestkit.migrations.driver import upgrade_to_head
 
         return BuildResult(*upgrade_to_head(self.project, url, connection, on_revision))
 
