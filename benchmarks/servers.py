@@ -38,7 +38,7 @@ from isolation import percentile, quietly  # noqa: E402
 
 import dbtestkit  # noqa: E402
 import dbtestkit.backends.clone  # noqa: E402
-from dbtestkit.backends.base import owner_is_gone, process_tag, unique_suffix  # noqa: E402
+from dbtestkit.backends.processes import owner_is_gone, process_tag, unique_suffix  # noqa: E402
 from dbtestkit.backends.server import database_name  # noqa: E402
 from dbtestkit.isolation import ClassScope  # noqa: E402
 

@@ -1,9 +1,7 @@
 """dbtestkit: fast, isolated databases for unittest suites of SQLAlchemy + Alembic code."""
 
-__version__ = "0.1.0"
-
-from dbtestkit.database import TestDatabase  # noqa: E402
-from dbtestkit.exceptions import (  # noqa: E402
+from dbtestkit.database import TestDatabase
+from dbtestkit.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     ConnectionLost,
@@ -13,12 +11,13 @@ from dbtestkit.exceptions import (  # noqa: E402
     LockWaitTimeout,
     MigrationError,
 )
+from dbtestkit.version import __version__  # noqa: F401 (the package version, dbtestkit.__version__)
 
 # The unittest layer is imported on first use: a CLI or a pytest fixture that
 # only needs TestDatabase should not pay for importing unittest.
 _LAZY = {
     "DatabaseTestCase": "dbtestkit.testcases.savepoint",
-    "GoldenFileTestCase": "dbtestkit.testcases.savepoint",
+    "GoldenFileTestCase": "dbtestkit.testcases.golden_file",
     "MigrationTestCase": "dbtestkit.testcases.migration",
 }
 

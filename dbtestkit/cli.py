@@ -39,7 +39,7 @@ def cmd_status(database, args):
     print(f"backend     {backend.name} ({mask_url(database.settings.url)}) in {backend.describe()}")
     print(f"fingerprint {fingerprint}")
     print(f"golden      {state}")
-    from dbtestkit.stats import read_journal
+    from dbtestkit.golden.journal import read_journal
 
     builds = [line for line in read_journal(database.cache_dir) if fingerprint in line]
     if builds:

@@ -13,7 +13,8 @@ from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden.build import ensure_golden
 from dbtestkit.golden.sources import AlembicSchema, MetadataSchema
 from dbtestkit.golden.seeds import Seed
-from dbtestkit.stats import RUN, journal_build
+from dbtestkit.golden.journal import journal_build
+from dbtestkit.report import RUN
 
 atexit.register(drop_live_clones)
 

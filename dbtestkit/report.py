@@ -1,10 +1,15 @@
-"""The one channel through which the library tells a human something.
+"""The one channel through which the library tells a human something: lines on stderr, a summary at exit.
 
 env.py files commonly call ``logging.config.fileConfig()``, which disables
 existing loggers, so messages that matter (build progress, where a failed
 test's clone was kept) go straight to stderr instead of through logging.
+With ``DBTESTKIT_VERBOSE=1`` each process also sums up, at exit, what it
+did with goldens and clones.
 """
 
+import atexit
+import os
+import statistics
 import sys
 
 
@@ -13,3 +18,52 @@ def report(message):
     stream = sys.stderr
     stream.write(f"dbtestkit: {message}\n")
     stream.flush()
+
+
+def verbose():
+    """Tell whether DBTESTKIT_VERBOSE asks for progress and summaries."""
+    return os.environ.get("DBTESTKIT_VERBOSE", "") not in ("", "0")
+
+
+class RunStats:
+    """Counts goldens reused or built, and how long clones took, in one process."""
+
+    def __init__(self):
+        self.goldens = {}
+        self.clone_seconds = []
+
+    def golden_ready(self, golden, label):
+        """Note that ``golden`` was reused or built (the first event per fingerprint counts)."""
+        self.goldens.setdefault(golden.fingerprint, (label, golden))
+
+    def clone_made(self, seconds):
+        """Note the time one clone took to hand out."""
+        self.clone_seconds.append(seconds)
+
+    def summary(self):
+        """Return the summary as lines of text."""
+        lines = []
+        for fingerprint, (label, golden) in self.goldens.items():
+            if golden.built:
+                state = f"built in {golden.seconds:.2f}s"
+            elif golden.waited is not None:
+                state = f"waited {golden.waited * 1000:.1f} ms for another process's build, then reused"
+            else:
+                state = f"reused (checked in {golden.seconds * 1000:.1f} ms)"
+            lines.append(f"golden {label} {fingerprint[:10]}… {state}")
+        if self.clone_seconds:
+            median = statistics.median(self.clone_seconds) * 1000
+            lines.append(f"{len(self.clone_seconds)} clones made, median {median:.1f} ms")
+        return lines
+
+
+RUN = RunStats()
+
+
+def _report_summary():
+    if verbose():
+        for line in RUN.summary():
+            report(f"[pid {os.getpid()}] {line}")
+
+
+atexit.register(_report_summary)

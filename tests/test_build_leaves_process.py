@@ -18,7 +18,7 @@ import unittest
 import warnings
 from pathlib import Path
 
-from dbtestkit.stats import read_journal
+from dbtestkit.golden.journal import read_journal
 from tests.backend_projects import BackendProjectCase
 from tests.support import STOCK_ALEMBIC_INI, STOCK_ENV_PY, run_python
 

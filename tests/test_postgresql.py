@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import dbtestkit
-from dbtestkit.backends.base import process_tag
+from dbtestkit.backends.processes import process_tag
 from dbtestkit.golden.pool import ClonePool
 from tests import support
 from tests.support import (

@@ -1,17 +1,7 @@
-"""What every backend provides, and the helpers they share."""
-
-import errno
-import itertools
-import os
-import re
-import secrets
-import socket
-from dataclasses import dataclass, field
-from typing import NamedTuple
+"""What every backend provides: the base class each backend module subclasses."""
 
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError, LockWaitTimeout
 
-_clone_counter = itertools.count(1)
 # What a test needs of its clone. Each backend maps these needs to storage of
 # its own, so a suite switches backends without editing its classes.
 CLONE_KINDS = ("in_process", "shared")
@@ -19,25 +9,6 @@ CLONE_KINDS = ("in_process", "shared")
 CLONE_KIND_ALIASES = {"memory": "in_process", "file": "shared", "database": "shared"}
 # Marks the test's own connection of a savepoint-mode clone (in its DBAPI connection's info).
 OWN_CONNECTION = "dbtestkit_own_connection"
-
-
-class GoldenListing(NamedTuple):
-    """One published golden, as ``list_goldens`` reports it."""
-
-    fingerprint: str  # the whole fingerprint, or the prefix a server name holds
-    location: object  # a path (SQLite) or a database name
-    size: int
-    built: float  # POSIX time
-    label: str  # the TestDatabase name (project) that built it
-
-
-class KeptClone(NamedTuple):
-    """A clone kept for inspection after its test failed, as ``list_kept`` reports it."""
-
-    location: str  # a file path (SQLite) or a database URL with the password masked
-    test_id: str  # the id of the test that failed (unittest's ``TestCase.id()``)
-    kept_at: float  # POSIX time
-    label: str  # the TestDatabase name (project) whose clone it was
 
 
 class BackendBase:
@@ -170,121 +141,3 @@ class BackendBase:
 
     def write_record(self, connection, record):
         """Store the record inside the build (backends keeping it beside the database do it at publish)."""
-
-
-@dataclass
-class GoldenRecord:
-    """What a golden says about itself, and what it actually holds."""
-
-    fingerprint: str = ""
-    heads: tuple = ()
-    version_table: "str | None" = None
-    dbtestkit_version: str = ""
-    built_at: str = ""
-    label: str = ""
-    actual_heads: tuple = ()
-    problem: "str | None" = None
-    # Made by someone else: never used, never dropped.
-    foreign: bool = False
-
-    def as_rows(self):
-        """Return the record as ``(key, value)`` string pairs for storage."""
-        return [
-            ("fingerprint", self.fingerprint),
-            ("heads", " ".join(self.heads)),
-            ("version_table", self.version_table or ""),
-            ("dbtestkit_version", self.dbtestkit_version),
-            ("built_at", self.built_at),
-            ("label", self.label),
-        ]
-
-    @classmethod
-    def from_rows(cls, rows, actual_heads=()):
-        """Rebuild a record from stored ``(key, value)`` pairs."""
-        values = dict(rows)
-        return cls(
-            fingerprint=values.get("fingerprint", ""),
-            heads=tuple(values.get("heads", "").split()),
-            version_table=values.get("version_table") or None,
-            dbtestkit_version=values.get("dbtestkit_version", ""),
-            built_at=values.get("built_at", ""),
-            label=values.get("label", ""),
-            actual_heads=tuple(sorted(actual_heads)),
-        )
-
-    def mismatch(self, fingerprint):
-        """Return why this golden cannot be trusted for ``fingerprint``, or None."""
-        if self.problem:
-            return self.problem
-        if self.fingerprint != fingerprint:
-            return f"it records fingerprint {self.fingerprint[:12] or 'none'}"
-        if tuple(sorted(self.heads)) != self.actual_heads:
-            return f"it records heads {self.heads} but holds {self.actual_heads}"
-        return None
-
-
-@dataclass
-class BuildTarget:
-    """A database being built under a temporary name."""
-
-    url: str
-    name: str
-    location: object = None
-    extra: dict = field(default_factory=dict)
-    # What the golden will say about itself, set once the build is complete.
-    record: "GoldenRecord | None" = None
-
-
-def process_tag(separator="-"):
-    """Return ``host-pid``, the part of a name that tells which process owns it."""
-    host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:16] or "host"
-    return f"{host}{separator}{os.getpid()}"
-
-
-def unique_suffix(separator="-", random_bytes=3):
-    """Return a suffix unique across processes and machines: host, pid, counter, random."""
-    return separator.join(
-        [process_tag(separator), str(next(_clone_counter)), secrets.token_hex(random_bytes)]
-    )
-
-
-def this_host():
-    """Return this machine's name as dbtestkit names and records hold it."""
-    return process_tag().rpartition("-")[0]
-
-
-def creator():
-    """Return who is about to create something: this host and process, for records."""
-    return {"host": this_host(), "pid": os.getpid()}
-
-
-def creator_is_gone(fields):
-    """Tell whether the creator a record names (``host``, ``pid``) is a dead process on this host.
-
-    A process on another host cannot be checked, so it counts as alive.
-    """
-    try:
-        pid = int(fields.get("pid", 0))
-    except (TypeError, ValueError):
-        return False
-    return fields.get("host") == this_host() and not pid_alive(pid)
-
-
-def owner_is_gone(name):
-    """Tell whether the host and pid inside a dbtestkit name are a dead process on this host."""
-    host = this_host()
-    match = re.search(rf"[-_]{re.escape(host)}[-_](\d+)[-_]", name)
-    if match is None:
-        return False
-    return not pid_alive(int(match.group(1)))
-
-
-def pid_alive(pid):
-    """Tell whether a process with ``pid`` exists on this machine."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError as error:
-        return error.errno == errno.EPERM
-    return True

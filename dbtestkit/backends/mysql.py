@@ -3,9 +3,8 @@
 import contextlib
 import time
 
-from dbtestkit.backends.base import (
-    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator_is_gone,
-)
+from dbtestkit.backends.processes import creator_is_gone
+from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.mysql_catalog import Catalog
 from dbtestkit.backends.mysql_copy import copy_statements, quote
 from dbtestkit.backends.server import (

@@ -16,7 +16,7 @@ import json
 import time
 from typing import NamedTuple
 
-from dbtestkit.backends.base import creator
+from dbtestkit.backends.processes import creator
 from dbtestkit.exceptions import DbtestkitError
 
 CATALOG = "dbtk_catalog"

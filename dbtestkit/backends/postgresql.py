@@ -4,9 +4,8 @@ import contextlib
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import (
-    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator, creator_is_gone, owner_is_gone,
-)
+from dbtestkit.backends.processes import creator, creator_is_gone, owner_is_gone
+from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.intents import IntentJournal
 from dbtestkit.backends.server import (
     PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker,

@@ -8,7 +8,8 @@ import time
 
 from typing import NamedTuple
 
-from dbtestkit.backends.base import BackendBase, unique_suffix
+from dbtestkit.backends.base import BackendBase
+from dbtestkit.backends.processes import unique_suffix
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable
 

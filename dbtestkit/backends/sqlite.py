@@ -8,9 +8,9 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import (
-    BackendBase, BuildTarget, GoldenListing, GoldenRecord, KeptClone, owner_is_gone, unique_suffix,
-)
+from dbtestkit.backends.base import BackendBase
+from dbtestkit.backends.processes import owner_is_gone, unique_suffix
+from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
     FILE_MODE, Sidecar, Unsafe, check_private, publish_golden, read_sidecar, signature, vouch,
 )

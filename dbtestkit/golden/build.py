@@ -4,11 +4,11 @@ import datetime
 import time
 from dataclasses import dataclass
 
-from dbtestkit.backends.base import GoldenRecord
+from dbtestkit.backends.records import GoldenRecord
 from dbtestkit.exceptions import DbtestkitError, MigrationError
 from dbtestkit.process_state import preserved
-from dbtestkit.report import report
-from dbtestkit.stats import verbose
+from dbtestkit.report import report, verbose
+from dbtestkit.version import __version__
 
 # Builds shorter than this stay silent; longer ones show where they are.
 QUIET_BUILD_SECONDS = 0.5
@@ -103,7 +103,7 @@ def _build(backend, build, schema, steps, fingerprint, progress, label):
                 fingerprint=fingerprint,
                 heads=result.heads,
                 version_table=result.version_table,
-                dbtestkit_version=_dbtestkit_version(),
+                dbtestkit_version=__version__,
                 built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 label=label,
             )
@@ -140,12 +140,6 @@ def _run_step(step, connection, backend, kind):
             f"{kind} {step.identity} failed while building the golden database: "
             f"{describe_error(error)}. Fix it; the half-built golden was discarded."
         ) from error
-
-
-def _dbtestkit_version():
-    from dbtestkit import __version__
-
-    return __version__
 
 
 class BuildProgress:

@@ -2,9 +2,9 @@
 
 import unittest
 
-from dbtestkit.migration_checks.twins import CloneKeeper
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.migration_checks.checks import CHECKS, CheckOptions, MigrationRunner, run_check, select_checks
+from dbtestkit.migration_checks import CHECKS, CheckOptions, MigrationRunner, run_check, select_checks
+from dbtestkit.migration_checks.twins import CloneKeeper
 
 # unittest: leave this glue out of failure tracebacks (pytest: __tracebackhide__).
 __unittest = True
@@ -70,7 +70,7 @@ class MigrationTestCase(unittest.TestCase):
         run_check(name, MigrationRunner(self._database(), self._options(), cls._dbtestkit_keeper))
 
     def _database(self):
-        from dbtestkit.testcases.savepoint import database_of
+        from dbtestkit.testcases.attributes import database_of
 
         return database_of(type(self))
 
