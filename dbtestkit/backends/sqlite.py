@@ -17,7 +17,6 @@ from dbtestkit.backends.sqlite_files import (
 from dbtestkit.backends.clone import Clone
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
-from dbtestkit.report import report
 
 SIDE_FILES = ("-journal", "-wal", "-shm")
 OUTER_BUSY_TIMEOUT_MS = 100
@@ -32,9 +31,18 @@ class Backend(BackendBase):
     # process; file clones are for URLs shared with other processes.
     clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
+    # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
+    schema_digest_sql = (
+        "SELECT 'table', tbl_name, group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), ';') "
+        "FROM (SELECT * FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
+        "AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN "
+        "(SELECT name FROM sqlite_master WHERE type = 'view') ORDER BY tbl_name, type, name) "
+        "GROUP BY tbl_name "
+        "UNION ALL SELECT 'view', name, sql FROM sqlite_master WHERE type = 'view'"
+    )
 
     def __init__(self, url, cache_dir):
-        self.url = url
+        super().__init__(url)
         self.directory = private_directory(Path(cache_dir) / "sqlite")
         self.clone_directory = self.directory / "clones"
         self.kept_directory = self.directory / "kept"
@@ -63,8 +71,8 @@ class Backend(BackendBase):
         return f"sqlite:///{self.golden_path(fingerprint)}"
 
     @contextlib.contextmanager
-    def build_lock(self, fingerprint):
-        """Hold the cross-process lock under which one golden is built."""
+    def _hold_build_lock(self, fingerprint, waiting):
+        """Hold the file lock beside the golden."""
         # Imported here: a warm start (golden already built) never locks.
         from filelock import FileLock, Timeout
 
@@ -72,7 +80,7 @@ class Backend(BackendBase):
         try:
             lock.acquire(timeout=1)
         except Timeout:
-            report(f"waiting for another process to build golden {fingerprint[:12]}")
+            waiting()
             lock.acquire()
         try:
             yield
@@ -207,18 +215,24 @@ class Backend(BackendBase):
 
     # -- clones -------------------------------------------------------------
 
-    def clone(self, fingerprint, kind):
-        """Copy the golden into a new clone of ``kind`` (``memory`` or ``file``)."""
+    def _survives_crash(self, storage):
+        """Only file clones do: a memory clone goes with its process."""
+        return storage != "memory"
+
+    def _clone_name(self, fingerprint):
+        """Return ``clone-<fingerprint>-<host>-<pid>-<n>-<random>``."""
+        return f"clone-{fingerprint[:12]}-{unique_suffix()}"
+
+    def _copy_golden(self, fingerprint, name, storage):
+        """Back the golden up into memory (``memory``), or copy its file into ``clones/`` (``file``)."""
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
-        name = f"clone-{fingerprint[:12]}-{unique_suffix()}"
-        if kind == "memory":
+        if storage == "memory":
             uri = f"file:/dbtestkit-{name}?vfs=memdb"
             keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
             _backup(golden, keeper)
             return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
-        self.reap_once()
         if not self._clone_directory_checked:
             private_directory(self.clone_directory)
             self._clone_directory_checked = True
@@ -262,8 +276,8 @@ class Backend(BackendBase):
         """Delete a clone's storage."""
         if clone.location is not None:
             _unlink_database(clone.location)
-        elif clone._keeper is not None:
-            clone._keeper.close()
+        elif clone.keeper is not None:
+            clone.keeper.close()
 
     def keep_clone(self, clone, label):
         """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
@@ -281,10 +295,10 @@ class Backend(BackendBase):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
             target = sqlite3.connect(path)
             try:
-                clone._keeper.backup(target)
+                clone.keeper.backup(target)
             finally:
                 target.close()
-                clone._keeper.close()
+                clone.keeper.close()
         # Written after the file: a kill in between leaves a kept file with an unknown test id.
         sidecar = Sidecar(kept / f"{stem}.json.partial")
         try:
