@@ -11,7 +11,7 @@ from dbtestkit.exceptions import (
     LockWaitTimeout,
     MigrationError,
 )
-from dbtestkit.version import __version__  # noqa: F401 (the package version, dbtestkit.__version__)
+from dbtestkit.version import __version__
 
 # The unittest layer is imported on first use: a CLI or a pytest fixture that
 # only needs TestDatabase should not pay for importing unittest.
@@ -44,4 +44,5 @@ __all__ = [
     "MigrationError",
     "MigrationTestCase",
     "TestDatabase",
+    "__version__",
 ]

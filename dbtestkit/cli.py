@@ -51,9 +51,6 @@ def cmd_status(database, args):
               f"{age(now - golden.built):>9} old  {golden.label or '?'}")
     for path in backend.leftover_clones():
         print(f"  leftover {path} (reap removes it)")
-    if not hasattr(backend, "list_kept"):
-        print(f"kept clones (the {backend.name} backend cannot list them)")
-        return EXIT_OK
     kept = sorted(backend.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
     print(f"kept clones {len(kept)}")
     for entry in kept:

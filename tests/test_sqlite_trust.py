@@ -121,7 +121,7 @@ class InvisibleToTheApplicationTest(TempProjectCase):
                 self.assertEqual(schema_objects(f"sqlite:///{kept}"), expected)
 
     def test_the_migration_checks_empty_database_is_empty(self):
-        with MigrationRunner(self.database()).empty_database() as clone:
+        with MigrationRunner(self.database()).empty_clone() as clone:
             self.assertEqual(schema_objects(clone.url), set())
 
 

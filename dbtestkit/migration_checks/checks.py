@@ -73,8 +73,8 @@ def model_definitions_match_ddl(runner):
             )
         yield from ()
 
-    with runner.migrated_database(read_only=True) as database:
-        runner.walk(database, plan)
+    with runner.migrated_clone(read_only=True) as clone:
+        runner.walk(clone, plan)
 
 
 def up_down_consistency(runner):
@@ -92,8 +92,8 @@ def up_down_consistency(runner):
             yield from migrator.up(revision, again=True)
         migrator.expect_heads(history.heads)
 
-    with runner.migrated_database() as database:
-        runner.walk(database, plan)
+    with runner.migrated_clone() as clone:
+        runner.walk(clone, plan)
 
 
 def downgrade_leaves_no_trace(runner):
@@ -139,11 +139,11 @@ def downgrade_leaves_no_trace(runner):
                 )
 
     try:
-        with runner.empty_database() as database:
-            runner.walk(database, plan)
+        with runner.empty_clone() as clone:
+            runner.walk(clone, plan)
     except Rewalk:
-        with runner.empty_database() as database:
-            runner.walk(database, lambda migrator: plan(migrator, lazy=False))
+        with runner.empty_clone() as clone:
+            runner.walk(clone, lambda migrator: plan(migrator, lazy=False))
 
 
 # The registry: check name -> function. MigrationTestCase has one test method per entry.

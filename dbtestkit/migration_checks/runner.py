@@ -1,12 +1,13 @@
-"""The runner every migration check runs on: one history, the databases it starts from, a walk."""
+"""The runner every migration check runs on: one history, the clones it starts from, a walk."""
 
 import contextlib
-import sys
 from dataclasses import dataclass
 
-from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
-from dbtestkit.migration_checks.twins import empty_database_for, unseeded
-from dbtestkit.migrations.history import History, collect_only_new_objects, failure, first_line
+from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError, describe_error
+from dbtestkit.golden.sources import AlembicSource
+from dbtestkit.migration_checks.twins import empty_twin, unseeded_twin
+from dbtestkit.migrations import driver
+from dbtestkit.migrations.history import History, failure, first_line
 from dbtestkit.migrations.migrator import Migrator
 from dbtestkit.migrations.snapshots import Rewalk
 from dbtestkit.process_state import preserved
@@ -22,21 +23,22 @@ class CheckOptions:
     minimum_downgrade_revision: "str | None" = None
 
 
-
 class MigrationRunner:
-    """One history, its databases, and a way to walk it: what every check runs on."""
+    """One history, the clones it starts from, and a way to walk it: what every check runs on.
+
+    ``database`` is a ``TestDatabase`` built from Alembic migrations; the
+    checks use its golden (``database.golden``) and twins of it.
+    """
 
     def __init__(self, database, options=None, keeper=None):
-        from dbtestkit.golden.sources import AlembicSchema
-
-        if not isinstance(database.schema, AlembicSchema):
+        if not isinstance(database.golden.source, AlembicSource):
             raise ConfigurationError(
                 f"{database!r} is built from MetaData; the migration checks need a TestDatabase "
                 "built from Alembic migrations (alembic_ini= or alembic_config=)."
             )
         self.database = database
         self.options = options or CheckOptions()
-        self.project = database.schema.project
+        self.project = database.golden.source.project
         self.keeper = keeper
 
     @property
@@ -57,39 +59,43 @@ class MigrationRunner:
             )
         return frozenset(r.revision for r in self.history.script.iterate_revisions(revision.revision, "base"))
 
+    def empty_golden(self):
+        """Return the golden that walks from base start from: an empty database (but for before steps)."""
+        return empty_twin(self.database.golden)
+
     @contextlib.contextmanager
-    def empty_database(self):
-        """Yield a clone of an empty golden, dropped afterwards."""
-        with empty_database_for(self.database).clone() as clone:
+    def empty_clone(self):
+        """Yield a clone of the empty golden, dropped afterwards."""
+        with self.empty_golden().clone() as clone:
             yield clone
 
     def golden(self):
-        """Return the TestDatabase whose golden is the history at head, built if need be.
+        """Return the golden of the history at head, built if need be.
 
-        Its golden holds no seeds: checks start from what the migrations make.
-        A failed build names the revision that broke.
+        It holds no seeds: checks start from what the migrations make. A
+        failed build names the revision that broke.
         """
-        database = unseeded(self.database)
+        golden = unseeded_twin(self.database.golden)
         try:
-            database.ensure_golden()
+            golden.ensure()
         except MigrationError as error:
             revision = self.history.find(error.revision) if error.revision else None
             if revision is not None and error.__cause__ is not None:
                 raise self.history.step_failure((revision, "upgrade"), error.__cause__) from None
             raise failure(f"The migrations do not upgrade an empty database to head: {error}") from None
-        return database
+        return golden
 
     @contextlib.contextmanager
-    def migrated_database(self, read_only=False):
+    def migrated_clone(self, read_only=False):
         """Yield a clone of the golden at head (without seeds).
 
         A ``read_only`` user hands its clone, untouched, to the ``keeper`` for
         the next check; otherwise the clone is dropped afterwards.
         """
-        database = self.golden()
+        golden = self.golden()
         clone = self.keeper.take() if self.keeper is not None else None
         if clone is None:
-            clone = database.clone()
+            clone = golden.clone()
         try:
             yield clone
         finally:
@@ -98,28 +104,22 @@ class MigrationRunner:
             else:
                 clone.drop()
 
-    def walk(self, database, plan):
-        """Run env.py once on ``database`` and apply the steps ``plan(migrator)`` yields."""
-        from alembic.runtime.environment import EnvironmentContext
-
-        from dbtestkit.migrations.driver import alembic_config, describe_error
-
+    def walk(self, clone, plan):
+        """Run env.py once on ``clone`` and apply the steps ``plan(migrator)`` yields."""
         history = self.history
         migrators = []
-        with database.engine.connect() as connection:
+        with clone.engine.connect() as connection:
 
             def migration_fn(heads, context):
-                migrator = Migrator(history, context, connection, database.url, self.options)
+                migrator = Migrator(history, context, connection, clone.url, self.options, clone.backend)
                 migrators.append(migrator)
                 return plan(migrator)
 
-            config = alembic_config(self.project, database.url, connection)
             try:
                 # env.py runs in this process: leave it as it was (logging, sys.path, ...).
-                with preserved(), collect_only_new_objects():
-                    sys.path[:0] = history.sys_path
-                    with EnvironmentContext(config, history.script, fn=migration_fn):
-                        history.script.run_env()
+                with preserved():
+                    driver.walk(self.project, history.script, clone.url, connection, migration_fn,
+                                history.sys_path)
             except KeyboardInterrupt:
                 raise
             except BaseException as error:  # SystemExit too: a migration's sys.exit() is its failure

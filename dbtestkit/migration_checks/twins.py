@@ -1,11 +1,15 @@
-"""The databases the migration checks start from, and the clone they pass from one check to the next.
+"""The goldens the migration checks start from, and the clone they pass from one check to the next.
 
-Checks start from what the migrations make: the golden without its seeds,
-or an empty database (empty but for what the ``before_migrations`` steps
-make, where the history starts).
+Checks start from what the migrations make: a twin of the golden without
+its seeds, or an empty database (empty but for what the golden's
+``before_migrations`` steps make, where the history starts).
 """
 
 import weakref
+
+from sqlalchemy import MetaData
+
+from dbtestkit.golden.sources import MetadataSource
 
 
 class CloneKeeper:
@@ -37,39 +41,23 @@ _unseeded_twins = weakref.WeakKeyDictionary()
 _empty_twins = {}
 
 
-def unseeded(database):
-    """Return ``database``, or a twin without seeds (checks start from what migrations make)."""
-    if not database.seeds:
-        return database
-    if database not in _unseeded_twins:
-        project = database.schema.project
-        source = ({"alembic_config": project.config} if project.config is not None
-                  else {"alembic_ini": str(project.ini_path)})
-        _unseeded_twins[database] = _sibling(database, "unseeded", source)
-    return _unseeded_twins[database]
+def unseeded_twin(golden):
+    """Return ``golden``, or its twin without seeds (checks start from what migrations make)."""
+    if not golden.seeds:
+        return golden
+    if golden not in _unseeded_twins:
+        _unseeded_twins[golden] = golden.twin("unseeded")
+    return _unseeded_twins[golden]
 
 
-def empty_database_for(database):
-    """Return a TestDatabase on the same server and cache whose golden is an empty database.
+def empty_twin(golden):
+    """Return a golden on the same backend and cache whose database is empty, one per such place.
 
-    Empty but for what ``database``'s before_migrations steps make: the
+    Empty but for what ``golden``'s before_migrations steps make: the
     history starts from there.
     """
-    from sqlalchemy import MetaData
-
-    key = (database.settings.url, str(database.settings.cache_dir), _before_steps(database))
+    key = (golden.backend.url.render_as_string(hide_password=False), str(golden.cache_dir),
+           tuple(step.function or step.path for step in golden.before))
     if key not in _empty_twins:
-        _empty_twins[key] = _sibling(database, "empty", {"metadata": MetaData()})
+        _empty_twins[key] = golden.twin("empty", source=MetadataSource(MetaData()))
     return _empty_twins[key]
-
-
-def _before_steps(database):
-    return tuple(step.function or step.path for step in database.before_migrations)
-
-
-def _sibling(database, kind, schema_source):
-    from dbtestkit.database import TestDatabase
-
-    settings = database.settings
-    return TestDatabase(settings.url, cache_dir=settings.cache_dir, name=f"{database.name}-{kind}",
-                        keep=False, before_migrations=_before_steps(database), **schema_source)

@@ -1,13 +1,13 @@
 """An Alembic history loaded once (revisions, heads, readable names), and how a check failure reads."""
 
-import contextlib
-import gc
 import os
 import sys
 import textwrap
 import traceback
 import weakref
 
+from dbtestkit.exceptions import describe_error
+from dbtestkit.migrations import driver
 from dbtestkit.process_state import preserved
 
 
@@ -24,27 +24,8 @@ def failure(title, *sections):
     return AssertionError("\n".join(lines))
 
 
-@contextlib.contextmanager
-def collect_only_new_objects():
-    # A walk allocates hundreds of thousands of short-lived SQLAlchemy objects;
-    # each full collection they trigger would scan the whole heap (models,
-    # loaded revisions, the test suite): 10-15% of a long walk. Frozen
-    # objects are skipped by the collector until unfrozen; new garbage is
-    # still collected. A process that froze objects itself is left alone.
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
 def first_line(error):
     """Return ``Type: first line of the message``."""
-    from dbtestkit.migrations.driver import describe_error
-
     return describe_error(error).strip().splitlines()[0]
 
 
@@ -58,18 +39,16 @@ class History:
     """An Alembic history loaded once: revisions in upgrade order, heads, readable names."""
 
     def __init__(self, project):
-        from dbtestkit.migrations.driver import alembic_config, revisions_in_order, script_directory
-
         self.project = project
         self.root = project.ini_path.parent if project.ini_path else project.script_location.parent
         self.where = str(project.ini_path or project.script_location)
         # Loading a revision runs its module code (often the application's imports).
         with preserved():
             before = sys.path[:]
-            self.script = script_directory(alembic_config(project, "sqlite://"))
+            self.script = driver.script_directory(driver.alembic_config(project, "sqlite://"))
             # What Alembic's prepend_sys_path put first on sys.path, for each run of env.py.
             self.sys_path = sys.path[:len(sys.path) - len(before)]
-            self.revisions = revisions_in_order(self.script, project)
+            self.revisions = driver.revisions_in_order(self.script, project)
         self.heads = tuple(self.script.get_heads())
 
     @classmethod
@@ -78,6 +57,11 @@ class History:
         if project not in _histories:
             _histories[project] = cls(project)
         return _histories[project]
+
+    @staticmethod
+    def forget_all():
+        """Forget every loaded history: the next check loads its revisions again, as a new process would."""
+        _histories.clear()
 
     def find(self, name):
         """Return the revision whose id or file label is ``name``, or None."""
@@ -88,9 +72,7 @@ class History:
 
     def label(self, revision):
         """Return the file name of ``revision`` without ``.py``."""
-        from dbtestkit.migrations.driver import revision_label
-
-        return revision_label(revision)
+        return driver.revision_label(revision)
 
     def path_of(self, revision):
         """Return the revision's file, relative to the project folder when inside it."""

@@ -2,7 +2,9 @@
 
 import textwrap
 
+from dbtestkit.config import mask_url
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError
+from dbtestkit.migrations import driver
 from dbtestkit.migrations.history import failure
 from dbtestkit.migrations.snapshots import SchemaReader, describe_diff, flatten_diffs
 
@@ -10,7 +12,7 @@ from dbtestkit.migrations.snapshots import SchemaReader, describe_diff, flatten_
 class Migrator:
     """Applies single steps, reads the schema and compares models, inside one env.py run."""
 
-    def __init__(self, history, context, injected, url, options):
+    def __init__(self, history, context, injected, url, options, backend):
         self.history = history
         self.context = context
         self.connection = context.connection
@@ -19,8 +21,6 @@ class Migrator:
         self.running = None
         self._verified = False
         if self.connection is not injected and not _same_database(self.connection, url):
-            from dbtestkit.config import mask_url
-
             raise DbtestkitError(
                 f"env.py ({history.project.script_location / 'env.py'}) configured a connection "
                 f"to {mask_url(str(self.connection.engine.url))}, not to the database dbtestkit "
@@ -29,23 +29,19 @@ class Migrator:
                 "config.get_main_option('sqlalchemy.url')."
             )
         version_table = context.opts.get("version_table") or "alembic_version"
-        self.reader = SchemaReader(self.connection.dialect, {version_table},
+        self.reader = SchemaReader(self.connection.dialect, backend, {version_table},
                                    options.ignore_tables)
 
     def up(self, revision, again=False):
         """Yield the upgrade step of ``revision`` to Alembic; resume once it is applied."""
-        from alembic.runtime.migration import MigrationStep
-
         phase = "upgrade again after its downgrade" if again else "upgrade"
-        yield from self._step(MigrationStep.upgrade_from_script(
-            self.history.script.revision_map, revision), (revision, phase), revision.revision, True)
+        yield from self._step(driver.upgrade_step(self.history.script, revision),
+                              (revision, phase), revision.revision, True)
 
     def down(self, revision):
         """Yield the downgrade step of ``revision`` to Alembic; resume once it is applied."""
-        from alembic.runtime.migration import MigrationStep
-
-        yield from self._step(MigrationStep.downgrade_from_script(
-            self.history.script.revision_map, revision), (revision, "downgrade"), revision.revision, False)
+        yield from self._step(driver.downgrade_step(self.history.script, revision),
+                              (revision, "downgrade"), revision.revision, False)
 
     def _step(self, step, running, revision_id, present):
         self.running = running
@@ -81,9 +77,6 @@ class Migrator:
 
     def compare_models(self, options):
         """Return ``(readable differences, rendered upgrade)`` between the models and the schema."""
-        from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
-        from alembic.runtime.migration import MigrationContext
-
         env_opts = self.context.opts
         metadata = options.metadata if options.metadata is not None else env_opts.get("target_metadata")
         if metadata is None:
@@ -99,12 +92,10 @@ class Migrator:
         # Server defaults compare as text ("0" vs "'0'::integer") and are the
         # main source of false positives; env.py may still ask for them.
         opts.setdefault("compare_server_default", False)
-        context = MigrationContext.configure(self.connection, opts=opts)
-        diffs = compare_metadata(context, metadata)
+        diffs, code = driver.compare_models(self.connection, opts, metadata)
         if not diffs:
             return [], ""
         lines = [describe_diff(item, self.connection.dialect) for item in flatten_diffs(diffs)]
-        code = render_python_code(produce_migrations(context, metadata).upgrade_ops)
         # Drop Alembic's "# ### commands auto generated" banner lines and their odd indentation.
         code = "\n".join(line for line in code.splitlines() if not line.lstrip().startswith("# ###"))
         return lines, textwrap.dedent(code)

@@ -3,7 +3,6 @@
 import unittest
 
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.isolation import ClassScope
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
 
@@ -35,7 +34,7 @@ class DatabaseTestCase(unittest.TestCase):
     @classmethod
     def _dbtestkit_new_scope(cls):
         layer_scope = getattr(getattr(cls, "layer", None), "dbtestkit_scope", None)
-        scope = ClassScope(database_of(cls), cls.__module__, cls.setUpTestData, layer_scope)
+        scope = database_of(cls).class_scope(cls.setUpTestData, cls.__module__, layer_scope)
         cls._dbtestkit_scope = scope
         return scope
 
