@@ -1,5 +1,7 @@
 """dbtestkit: fast, isolated databases for unittest suites of SQLAlchemy + Alembic code."""
 
+import importlib
+
 from dbtestkit.database import TestDatabase
 from dbtestkit.exceptions import (
     BackendUnavailable,
@@ -24,8 +26,6 @@ _LAZY = {
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value

@@ -10,6 +10,8 @@ every backend.
 import abc
 import contextlib
 
+from sqlalchemy import create_engine, event
+
 from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
 from dbtestkit.report import report
 
@@ -184,8 +186,6 @@ class BackendBase(abc.ABC):
 
     def create_clone_engine(self, clone):
         """Create the engine of a clone, as the application would on its URL."""
-        from sqlalchemy import create_engine
-
         return create_engine(clone.url)
 
     # -- clones: the hooks ----------------------------------------------------
@@ -235,8 +235,6 @@ class BackendBase(abc.ABC):
         a ``LockWaitTimeout`` that says why; ``prepare_outer_connection`` then
         gives the test's own connection the normal wait back.
         """
-        from sqlalchemy import event
-
         event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
         event.listen(engine, "handle_error", self._explain_lock_wait, retval=True)
 

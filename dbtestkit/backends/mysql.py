@@ -3,6 +3,9 @@
 import contextlib
 import time
 
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
 from dbtestkit.backends.processes import creator_is_gone
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.mysql_catalog import Catalog
@@ -183,9 +186,6 @@ class Backend(ServerBackend):
         # Its own connections, not pooled: they switch databases with USE, and
         # a pooled one left "in" a clone would be killed when that clone is dropped.
         if self._copier is None:
-            from sqlalchemy import create_engine
-            from sqlalchemy.pool import NullPool
-
             self._copier = create_engine(self.url, poolclass=NullPool)
         return self._copier
 

@@ -4,6 +4,8 @@ import contextlib
 import time
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from dbtestkit.backends.postgresql_catalog import (
     Ours, database_row, databases_of_ours, foreign_reason, lock_key,
 )
@@ -300,8 +302,6 @@ class Backend(ServerBackend):
 
     def _create_database(self, connection, name, template):
         """CREATE DATABASE, retried while the template is briefly in use."""
-        from sqlalchemy.exc import DBAPIError
-
         statement = f"CREATE DATABASE {quote(connection, name)}"
         if template:
             statement += f" TEMPLATE {quote(connection, template)}"

@@ -9,6 +9,10 @@ import time
 
 from typing import NamedTuple
 
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.processes import unique_suffix
 from dbtestkit.config import mask_url
@@ -71,15 +75,11 @@ class AdminConnection:
     def engine(self):
         """The autocommit engine on the user's URL (it never writes to that database)."""
         if self._engine is None:
-            from sqlalchemy import create_engine
-
             self._engine = create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=2)
         return self._engine
 
     def connect(self):
         """Connect, turning a refused or failed login into a BackendUnavailable with advice."""
-        from sqlalchemy.exc import DBAPIError
-
         try:
             return self.engine.connect()
         except DBAPIError as error:
@@ -171,8 +171,6 @@ class ServerBackend(BackendBase):
         The intent is recorded before the CREATE and the marker set after it,
         so a process killed at any moment leaves a database reap knows as ours.
         """
-        from sqlalchemy.exc import DBAPIError
-
         with self.admin.connect() as connection:
             self._record_intent(connection, name, kind, fingerprint)
             try:
@@ -212,8 +210,6 @@ class ServerBackend(BackendBase):
 
     def delete_kept(self, kept):
         """Drop a kept clone ``list_kept`` reported (only ours: same rules as every drop)."""
-        from sqlalchemy.engine import make_url
-
         self._drop_if_ours(make_url(kept.location).database, kinds=("kept",))
 
     def leftover_clones(self):

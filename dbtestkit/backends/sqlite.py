@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from sqlalchemy import event
+
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
@@ -243,8 +245,6 @@ class Backend(BackendBase):
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
-        from sqlalchemy import event
-
         # pysqlite defers BEGIN until the first DML, which breaks savepoints
         # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
         # with it, every read holds a lock until commit, which clone-per-test

@@ -4,6 +4,9 @@ import datetime
 import time
 from dataclasses import dataclass
 
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
 from dbtestkit.backends.records import GoldenRecord
 from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
 from dbtestkit.process_state import preserved
@@ -75,9 +78,6 @@ def _trusted(backend, fingerprint, discard=False):
 
 
 def _build(backend, build, source, steps, fingerprint, progress, label):
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
     # A plain engine, as `alembic upgrade` would use: migrations run exactly
     # as they do in production. The connection is handed over un-begun so an
     # env.py that opens its own connection does not wait on our lock.

@@ -6,6 +6,8 @@ import os
 import time
 from importlib import metadata as package_metadata
 
+import sqlalchemy
+
 from dbtestkit.version import __version__
 
 
@@ -23,8 +25,6 @@ def compute_fingerprint(parts):
 
 def library_versions():
     """Return fingerprint parts for the versions of the libraries that build goldens."""
-    import sqlalchemy
-
     return [
         ("dbtestkit", __version__),
         ("sqlalchemy", sqlalchemy.__version__),

@@ -2,6 +2,8 @@
 
 from typing import NamedTuple
 
+from sqlalchemy.schema import CreateIndex, CreateTable
+
 from dbtestkit.exceptions import MigrationError
 from dbtestkit.golden.fingerprint import file_parts
 from dbtestkit.migrations import driver
@@ -71,8 +73,6 @@ class MetadataSource:
 
     def fingerprint_parts(self, dialect):
         """Return the DDL this metadata emits on ``dialect``, as fingerprint parts."""
-        from sqlalchemy.schema import CreateIndex, CreateTable
-
         parts = [("schema", "metadata")]
         for table in self.metadata.sorted_tables:
             parts.append((f"table:{table.fullname}", str(CreateTable(table).compile(dialect=dialect))))

@@ -13,8 +13,11 @@ import sys
 from dbtestkit.exceptions import MigrationError, describe_error
 
 
-def alembic_config(project, url, connection=None):
-    """Return a fresh Alembic ``Config`` for ``project`` aimed at ``url`` and ``connection``."""
+def alembic_config(project, url=None, connection=None):
+    """Return a fresh Alembic ``Config`` for ``project`` aimed at ``url`` and ``connection``.
+
+    Without ``url`` the config serves to read the revision scripts only.
+    """
     from alembic.config import Config
 
     config = Config(
@@ -27,7 +30,8 @@ def alembic_config(project, url, connection=None):
                 config.set_main_option(key, value.replace("%", "%%"))
     # Set both: many env.py files ignore the injected connection and build
     # their own engine from sqlalchemy.url.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
     config.attributes["dbtestkit"] = True

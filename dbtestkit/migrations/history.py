@@ -45,7 +45,7 @@ class History:
         # Loading a revision runs its module code (often the application's imports).
         with preserved():
             before = sys.path[:]
-            self.script = driver.script_directory(driver.alembic_config(project, "sqlite://"))
+            self.script = driver.script_directory(driver.alembic_config(project))
             # What Alembic's prepend_sys_path put first on sys.path, for each run of env.py.
             self.sys_path = sys.path[:len(sys.path) - len(before)]
             self.revisions = driver.revisions_in_order(self.script, project)

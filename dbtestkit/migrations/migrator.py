@@ -2,6 +2,8 @@
 
 import textwrap
 
+from sqlalchemy.engine import make_url
+
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError
 from dbtestkit.migrations import driver
@@ -116,8 +118,6 @@ class Migrator:
 
 
 def _same_database(connection, url):
-    from sqlalchemy.engine import make_url
-
     mine, theirs = make_url(url), connection.engine.url
     return (mine.get_backend_name(), mine.host, mine.port, mine.database) == (
         theirs.get_backend_name(), theirs.host, theirs.port, theirs.database)

@@ -4,6 +4,8 @@ import contextlib
 import fnmatch
 from dataclasses import dataclass
 
+from sqlalchemy import inspect
+
 
 def flatten_diffs(diffs):
     """Yield autogenerate differences one by one, unpacking grouped column changes."""
@@ -109,8 +111,6 @@ class SchemaReader:
         ``lazy`` (only honoured where digests are exact) reads no table shape;
         ``reflect`` reads them later, while the database still holds them.
         """
-        from sqlalchemy import inspect
-
         if self.digest_sql is None:
             inspector = inspect(connection)
             digests = {n: None for n in inspector.get_table_names() if not self.ignored(n)}
@@ -134,8 +134,6 @@ class SchemaReader:
 
     def reflect(self, connection, snapshot, names):
         """Read the shapes of tables ``names`` into ``snapshot`` (the database must still match it)."""
-        from sqlalchemy import inspect
-
         missing = [name for name in names if name not in snapshot.shapes]
         if not missing:
             return

@@ -3,6 +3,7 @@
 import os
 import sys
 
+from dbtestkit.database import TestDatabase, default_database
 from dbtestkit.exceptions import ConfigurationError, SetUpNotCalled
 
 
@@ -34,8 +35,6 @@ class SetInSetUp:
 
 def database_of(test_class):
     """Return the ``TestDatabase`` a test class uses: its ``database``, or one made from configuration."""
-    from dbtestkit.database import TestDatabase, default_database
-
     database = test_class.database
     if database is None:
         module_file = getattr(sys.modules.get(test_class.__module__), "__file__", None)

@@ -2,6 +2,8 @@
 
 import unittest
 
+from sqlalchemy.orm import Session
+
 from dbtestkit.report import report
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
@@ -32,8 +34,6 @@ class GoldenFileTestCase(unittest.TestCase):
         self.addCleanup(self.session.close)
 
     def _make_session(self):
-        from sqlalchemy.orm import Session
-
         return Session(bind=self.engine)
 
     def run(self, result=None):
