@@ -318,6 +318,7 @@ class Backend(ServerBackend):
                 time.sleep(0.05)
 
     def _forget_intent(self, connection, name):
+        """Remove the intent file of a CREATE that failed."""
         self.intents.forget(name)
 
     def _mark(self, connection, name, kind, fingerprint):

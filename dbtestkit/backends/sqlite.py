@@ -11,16 +11,16 @@ from pathlib import Path
 from sqlalchemy import event
 
 from dbtestkit.backends.base import BackendBase
+from dbtestkit.backends.clone import Clone
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
-    FILE_MODE, Sidecar, Unsafe, check_private, publish_golden, read_sidecar, signature, vouch,
+    FILE_MODE, Sidecar, Unsafe, check_private, owned, publish_golden, read_sidecar, signature,
+    unlink, unlink_database, vouch,
 )
-from dbtestkit.backends.clone import Clone
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
 
-SIDE_FILES = ("-journal", "-wal", "-shm")
 OUTER_BUSY_TIMEOUT_MS = 100
 
 
@@ -126,8 +126,8 @@ class Backend(BackendBase):
 
     def _restamp_sidecar(self, fingerprint):
         for path in self.directory.glob(f"restamp-{fingerprint[:16]}-*"):
-            if owner_is_gone(path.name) and _owned(path):
-                _unlink(path)  # left by a process killed while restamping
+            if owner_is_gone(path.name) and owned(path):
+                unlink(path)  # left by a process killed while restamping
         try:
             return Sidecar(self.directory / f"restamp-{fingerprint[:16]}-{unique_suffix()}.json")
         except OSError:
@@ -166,14 +166,14 @@ class Backend(BackendBase):
 
     def abandon(self, build):
         """Delete a build that did not finish."""
-        _unlink_database(build.location)
-        _unlink(self.directory / f"{build.name}.json")
+        unlink_database(build.location)
+        unlink(self.directory / f"{build.name}.json")
 
     def discard_golden(self, fingerprint):
         """Delete a golden that failed verification: its record first, so a kill leaves nothing trusted."""
         self._vouched.pop(fingerprint, None)
-        _unlink(self.record_path(fingerprint))
-        _unlink_database(self.golden_path(fingerprint))
+        unlink(self.record_path(fingerprint))
+        unlink_database(self.golden_path(fingerprint))
 
     def remove_stale_builds(self, fingerprint):
         """Delete builds left by killed processes (call under ``fingerprint``'s build lock).
@@ -184,8 +184,8 @@ class Backend(BackendBase):
         """
         for path in [*self.directory.glob("build-*"), *self.directory.glob("restamp-*")]:
             ours_now = path.name.startswith(f"build-{fingerprint[:16]}-")
-            if (ours_now or owner_is_gone(path.name)) and _owned(path):
-                _unlink(path)
+            if (ours_now or owner_is_gone(path.name)) and owned(path):
+                unlink(path)
 
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
@@ -196,7 +196,7 @@ class Backend(BackendBase):
     def list_goldens(self):
         """Yield a ``GoldenListing`` for every published golden of ours."""
         for path in sorted(self.directory.glob("golden-*.sqlite")):
-            if not _owned(path):
+            if not owned(path):
                 continue
             fingerprint = path.stem[len("golden-"):]
             info = path.lstat()
@@ -275,7 +275,7 @@ class Backend(BackendBase):
     def drop_clone(self, clone):
         """Delete a clone's storage."""
         if clone.location is not None:
-            _unlink_database(clone.location)
+            unlink_database(clone.location)
         elif clone.keeper is not None:
             clone.keeper.close()
 
@@ -313,7 +313,7 @@ class Backend(BackendBase):
             return
         kept = private_directory(self.kept_directory)
         for path in sorted(kept.glob("*.sqlite")):
-            if not _owned(path):
+            if not owned(path):
                 continue
             fields = self._sidecar_fields(path.with_suffix(".json"))
             kept_at = fields.get("kept_at")
@@ -329,11 +329,11 @@ class Backend(BackendBase):
             raise DbtestkitError(
                 f"{path} is not a clone kept in {self.kept_directory}; dbtestkit deletes only its own."
             )
-        if not _owned(path):
+        if not owned(path):
             raise DbtestkitError(f"Refusing to delete {path}: it belongs to another user.")
-        _unlink(path.with_suffix(".json"))
-        _unlink(path.with_suffix(".json.partial"))
-        _unlink_database(path)
+        unlink(path.with_suffix(".json"))
+        unlink(path.with_suffix(".json.partial"))
+        unlink_database(path)
 
     def leftover_clones(self):
         """Return the file clones, and the half-kept clones, whose owning process is gone.
@@ -348,7 +348,7 @@ class Backend(BackendBase):
         if self.kept_directory.is_dir():
             for path in sorted(self.kept_directory.iterdir()):
                 unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
-                if (unrecorded or path.name.endswith(".json.partial")) and _owned(path) \
+                if (unrecorded or path.name.endswith(".json.partial")) and owned(path) \
                         and owner_is_gone(path.name):
                     found.append(path)
         return found
@@ -357,7 +357,7 @@ class Backend(BackendBase):
         """Delete leftover clones of dead processes; return their names."""
         reaped = self.leftover_clones()
         for path in reaped:
-            _unlink_database(path)
+            unlink_database(path)
         return [p.name for p in reaped]
 
 
@@ -367,25 +367,6 @@ def _backup(golden, target):
         source.backup(target)
     finally:
         source.close()
-
-
-def _unlink_database(path):
-    for suffix in ("", *SIDE_FILES):
-        _unlink(f"{path}{suffix}")
-
-
-def _unlink(path):
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _owned(path):
-    """Tell whether ``path`` (not followed if a link) exists and belongs to this user."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
 def _split_statements(sql):

@@ -18,6 +18,7 @@ NOT_IMPLEMENTED_HINT = (
 
 
 def failure(title, *sections):
+    """Return the AssertionError a check raises: ``title``, then ``(heading, body)`` sections, indented."""
     lines = [title]
     for heading, body in sections:
         lines += ["", f"{heading}:", textwrap.indent(body.rstrip(), "    ")]
