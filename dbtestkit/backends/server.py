@@ -6,7 +6,6 @@ import json
 import re
 import secrets
 import time
-
 from typing import NamedTuple
 
 from sqlalchemy import create_engine
@@ -159,10 +158,6 @@ class ServerBackend(BackendBase):
         return database_name("kept", fingerprint[:12],
                              f"{time.strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}")
 
-    def drop_clone(self, clone):
-        """Drop a clone, ending connections a test left open."""
-        self._drop_if_ours(clone.name)
-
     # -- creating a database of ours: the frame and its hooks -----------------
 
     def _create(self, name, kind, fingerprint, template=None):
@@ -197,11 +192,11 @@ class ServerBackend(BackendBase):
     def _mark(self, connection, name, kind, fingerprint):
         """Mark the new database as ours, where the intent alone is not the record."""
 
-    @abc.abstractmethod
-    def _drop_if_ours(self, name, kinds=None):
-        """Drop database ``name`` if it is provably ours (and one of ``kinds``); refuse anyone else's."""
+    # -- dropping a database of ours ------------------------------------------
 
-    # -- leftovers ------------------------------------------------------------
+    def drop_clone(self, clone):
+        """Drop a clone, ending connections a test left open."""
+        self._drop_if_ours(clone.name)
 
     def delete_golden(self, name):
         """Drop one golden of ours (used by prune), under its fingerprint's build lock."""
@@ -211,6 +206,12 @@ class ServerBackend(BackendBase):
     def delete_kept(self, kept):
         """Drop a kept clone ``list_kept`` reported (only ours: same rules as every drop)."""
         self._drop_if_ours(make_url(kept.location).database, kinds=("kept",))
+
+    @abc.abstractmethod
+    def _drop_if_ours(self, name, kinds=None):
+        """Drop database ``name`` if it is provably ours (and one of ``kinds``); refuse anyone else's."""
+
+    # -- leftovers ------------------------------------------------------------
 
     def leftover_clones(self):
         """Return the names of everything ``reap`` would remove (clones, builds, records)."""
