@@ -312,12 +312,10 @@ class DbtestkitSavepoint(_DbtestkitStrategy):
     floor = SavepointRecipe.name
 
     def setup(self):
-        from dbtestkit.isolation import ClassScope
-
         super().setup()
         # What DatabaseTestCase.setUpClass does: a class-wide connection and
         # outer transaction on a memory clone, with (empty) class data.
-        self.scope = ClassScope(self.db, __name__, lambda connection: None)
+        self.scope = self.db.class_scope()
         self.scope.open()
 
     def run(self, n):

@@ -35,8 +35,9 @@ sys.path.insert(0, REPO)
 import projectgen  # noqa: E402
 
 import dbtestkit  # noqa: E402
-from dbtestkit import check_databases, migration_history  # noqa: E402
-from dbtestkit.migration_testcase import MigrationTestCase  # noqa: E402
+from dbtestkit.migration_checks import MigrationRunner  # noqa: E402
+from dbtestkit.migrations.history import History  # noqa: E402
+from dbtestkit.testcases.migration import MigrationTestCase  # noqa: E402
 
 CORE = ("single_head_revision", "upgrade", "model_definitions_match_ddl", "up_down_consistency")
 TRACE = "downgrade_leaves_no_trace"
@@ -134,12 +135,12 @@ class Ours:
                 backend.discard_golden(fingerprint)
         golden = self.database.ensure_golden()
         # The empty database no-trace starts from is a (tiny) golden too.
-        check_databases.empty_database_for(self.database).ensure_golden()
+        MigrationRunner(self.database).empty_golden().ensure()
         return golden.seconds if golden.built else None
 
     def start_round(self):
         """A fresh class and a history read again: what one test process pays."""
-        migration_history._histories.clear()
+        History.forget_all()
         self.test_class = type("Migrations", (MigrationTestCase,), {
             "database": self.database, "metadata": self.metadata})
 

@@ -37,10 +37,9 @@ import projectgen  # noqa: E402
 from isolation import percentile, quietly  # noqa: E402
 
 import dbtestkit  # noqa: E402
-import dbtestkit.clone  # noqa: E402
-from dbtestkit.backends.base import owner_is_gone, process_tag, unique_suffix  # noqa: E402
+from dbtestkit.backends.clone import drop_live_clones, live_clones  # noqa: E402
+from dbtestkit.backends.processes import owner_is_gone, process_tag, unique_suffix  # noqa: E402
 from dbtestkit.backends.server import database_name  # noqa: E402
-from dbtestkit.isolation import ClassScope  # noqa: E402
 
 DEFAULT_URLS = {
     "postgresql": os.environ.get("DBTESTKIT_TEST_POSTGRESQL_URL")
@@ -508,7 +507,7 @@ class DbtestkitSavepoint(Strategy):
     floor = "recipe"
 
     def setup(self):
-        self.scope = ClassScope(self.ctx.sync_db, __name__, lambda connection: None)
+        self.scope = self.ctx.sync_db.class_scope()
         self.scope.open()
 
     def test(self, n):
@@ -585,8 +584,7 @@ class DbtestkitPooledClone(DbtestkitClone):
 
     def run(self, n):
         samples = {self.key: [], self.wait_key: []}
-        pool, = self.database._pools.values()
-        status = pool.status()
+        status, = self.database.pool_status()
         self.ctx.stock.append((status["ready"], status["size"]))
         for i in range(POOL_WARMUP + POOL_RECORDED):
             whole, waited = self.one()
@@ -757,17 +755,16 @@ class Context:
     def settle_pool(self, timeout=120):
         """Wait until the pool has no work left: nothing being made, every released clone dropped.
 
-        Reads the pool's private state (this is a benchmark of the library's
-        internals) and the server's list of this process's databases.
+        Reads the pools' status (TestDatabase.pool_status()) and the server's list of this
+        process's databases.
         """
-        pools = list(self.pooled_db._pools.values())
         deadline = time.monotonic() + timeout
         quiet = 0
         while True:
-            held = {c.name for c in list(dbtestkit.clone._live_clones) if not c.dropped}
+            held = {c.name for c in live_clones()}
             # Not "ready == size": the pool can settle below its size (README,
             # "What the benchmark found"), so wait for no work at all instead.
-            statuses = [p.status() for p in pools]
+            statuses = self.pooled_db.pool_status()
             busy = any(st["making"] or st["pending_drops"] for st in statuses)
             stray = self.server.mine() - held - self.scratch_names()
             # Twice in a row: a worker may have taken an item off the queue
@@ -798,7 +795,7 @@ class Context:
         for db in (self.pooled_db, self.sync_db):
             if db is not None:
                 attempt(db.close)  # closes its clone pools, dropping their clones
-        attempt(dbtestkit.clone.drop_live_clones)
+        attempt(drop_live_clones)
         if self.golden is not None and self.golden.built:
             attempt(self.sync_db.backend.discard_golden, self.golden.fingerprint)
         for db in (self.pooled_db, self.sync_db):

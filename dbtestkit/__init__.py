@@ -1,9 +1,9 @@
 """dbtestkit: fast, isolated databases for unittest suites of SQLAlchemy + Alembic code."""
 
-__version__ = "0.1.0"
+import importlib
 
-from dbtestkit.database import TestDatabase  # noqa: E402
-from dbtestkit.exceptions import (  # noqa: E402
+from dbtestkit.database import TestDatabase
+from dbtestkit.exceptions import (
     BackendUnavailable,
     ConfigurationError,
     ConnectionLost,
@@ -13,20 +13,19 @@ from dbtestkit.exceptions import (  # noqa: E402
     LockWaitTimeout,
     MigrationError,
 )
+from dbtestkit.version import __version__
 
 # The unittest layer is imported on first use: a CLI or a pytest fixture that
 # only needs TestDatabase should not pay for importing unittest.
 _LAZY = {
-    "DatabaseTestCase": "dbtestkit.testcase",
-    "GoldenFileTestCase": "dbtestkit.testcase",
-    "MigrationTestCase": "dbtestkit.migration_testcase",
+    "DatabaseTestCase": "dbtestkit.testcases.savepoint",
+    "GoldenFileTestCase": "dbtestkit.testcases.golden_file",
+    "MigrationTestCase": "dbtestkit.testcases.migration",
 }
 
 
 def __getattr__(name):
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
@@ -45,4 +44,5 @@ __all__ = [
     "MigrationError",
     "MigrationTestCase",
     "TestDatabase",
+    "__version__",
 ]

@@ -5,7 +5,10 @@ import os
 import sys
 import time
 
+from dbtestkit.config import mask_url
+from dbtestkit.database import TestDatabase
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError
+from dbtestkit.golden.journal import read_journal
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 # 128 + SIGPIPE: the status of a Unix tool whose reader went away (`dbtestkit status | head`).
@@ -30,8 +33,6 @@ def cmd_build(database, args):
 
 def cmd_status(database, args):
     """Show the current fingerprint, cached goldens, leftovers of dead processes and kept clones."""
-    from dbtestkit.config import mask_url
-
     fingerprint = database.fingerprint()
     backend = database.backend
     record = backend.read_record(fingerprint)
@@ -39,8 +40,6 @@ def cmd_status(database, args):
     print(f"backend     {backend.name} ({mask_url(database.settings.url)}) in {backend.describe()}")
     print(f"fingerprint {fingerprint}")
     print(f"golden      {state}")
-    from dbtestkit.stats import read_journal
-
     builds = [line for line in read_journal(database.cache_dir) if fingerprint in line]
     if builds:
         print(f"last build  {builds[-1]}")
@@ -51,9 +50,6 @@ def cmd_status(database, args):
               f"{age(now - golden.built):>9} old  {golden.label or '?'}")
     for path in backend.leftover_clones():
         print(f"  leftover {path} (reap removes it)")
-    if not hasattr(backend, "list_kept"):
-        print(f"kept clones (the {backend.name} backend cannot list them)")
-        return EXIT_OK
     kept = sorted(backend.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
     print(f"kept clones {len(kept)}")
     for entry in kept:
@@ -135,8 +131,6 @@ def build_parser():
 def main(argv=None):
     """Run the command line and exit with 0 (ok), 1 (failure) or 2 (usage/configuration)."""
     args = build_parser().parse_args(argv)
-    from dbtestkit.database import TestDatabase
-
     try:
         database = TestDatabase(
             args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir,

@@ -6,6 +6,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from dbtestkit.exceptions import ConfigurationError
 
 ENV_PREFIX = "DBTESTKIT_"
@@ -154,6 +157,7 @@ def _setup_cfg_settings(start=None):
 
 def default_cache_dir():
     """Return the platform's per-user cache directory for dbtestkit."""
+    # Imported here: with DBTESTKIT_CACHE_DIR (or cache_dir=) set, a start never needs it.
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("dbtestkit", appauthor=False))
@@ -205,9 +209,6 @@ def private_directory(path, what="cache folder", parents=False, origin=None):
 
 def mask_url(url):
     """Render a database URL with its password hidden, for messages."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         return make_url(url).render_as_string(hide_password=True)
     except (ArgumentError, ValueError):

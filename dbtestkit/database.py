@@ -1,21 +1,14 @@
-"""``TestDatabase``: the public facade over configuration, golden and clones."""
+"""``TestDatabase``: the public facade. Settings make a ``Golden``; the isolation scopes share its clones."""
 
-import atexit
 import sys
-import threading
-import time
 
 from dbtestkit.backends import backend_for
-from dbtestkit.clone import drop_live_clones
-from dbtestkit.config import private_cache_dir, resolve_settings
+from dbtestkit.config import find_setup_cfg, private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.fingerprint import compute_fingerprint, library_versions
-from dbtestkit.golden import ensure_golden
-from dbtestkit.schema import AlembicSchema, MetadataSchema
-from dbtestkit.seeds import Seed
-from dbtestkit.stats import RUN, journal_build
-
-atexit.register(drop_live_clones)
+from dbtestkit.golden.golden import Golden
+from dbtestkit.golden.seeds import Seed
+from dbtestkit.golden.sources import AlembicSource, MetadataSource
+from dbtestkit.isolation import ClassScope, SharedScope
 
 
 class TestDatabase:
@@ -51,11 +44,11 @@ class TestDatabase:
             url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
         )
         if alembic_config is not None:
-            self.schema = AlembicSchema.from_config(alembic_config)
+            self.source = AlembicSource.from_config(alembic_config)
         elif metadata is not None:
-            self.schema = MetadataSchema(metadata)
+            self.source = MetadataSource(metadata)
         elif self.settings.alembic_ini:
-            self.schema = AlembicSchema.from_ini(
+            self.source = AlembicSource.from_ini(
                 self.settings.alembic_ini, origin=self.settings.origin("alembic_ini")
             )
         else:
@@ -66,26 +59,22 @@ class TestDatabase:
         self.seeds = tuple(Seed(seed) for seed in seeds)
         # For histories that do not start from an empty database.
         self.before_migrations = tuple(Seed(step) for step in before_migrations)
-        self.name = self.settings.name or self.schema.label
+        self.name = self.settings.name or self.source.label
         self.keep = self.settings.keep
         # Created only now, so a configuration error leaves no cache directory behind.
         settings = self.settings
         self.cache_dir = private_cache_dir(settings.cache_dir, settings.origins.get("cache_dir"))
         self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
-        self._golden = None
-        self._pools = {}
-        self._pools_lock = threading.Lock()
+        self.golden = Golden(self.backend, self.source, seeds=self.seeds, before=self.before_migrations,
+                             name=self.name, cache_dir=self.cache_dir)
+        # Module name -> the scopes module_fixtures() made for it, which its classes join.
+        self._module_scopes = {}
+
+    # -- the golden -----------------------------------------------------------
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
-        parts = [("backend", self.backend.identity())]
-        parts += self.schema.fingerprint_parts(self.backend.dialect)
-        for step in self.before_migrations:
-            parts += [(f"before:{label}", data) for label, data in step.fingerprint_parts()]
-        for seed in self.seeds:
-            parts += seed.fingerprint_parts()
-        parts += library_versions()
-        return compute_fingerprint(parts)
+        return self.golden.fingerprint()
 
     def ensure_golden(self, progress=None):
         """Build the golden if no trusted one exists; return it (``.url``, ``.built``).
@@ -93,14 +82,7 @@ class TestDatabase:
         ``progress=True`` reports every migration of a build; the default
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
         """
-        self._golden = ensure_golden(
-            self.backend, self.schema, self.seeds, self.fingerprint(), self.name, progress,
-            before=self.before_migrations,
-        )
-        if self._golden.built:
-            journal_build(self.cache_dir, self._golden, self.backend.name)
-        RUN.golden_ready(self._golden, self.name)
-        return self._golden
+        return self.golden.ensure(progress)
 
     def clone(self, kind=None):
         """Return a new copy of the golden; ``kind="shared"`` when another process must open it.
@@ -109,36 +91,7 @@ class TestDatabase:
         use: in memory on SQLite, a database on the servers, whose every
         clone is shared anyway.
         """
-        kind = self.backend.clone_storage(kind)
-        # The golden is checked once per TestDatabase, not per clone: hashing
-        # the history again would double the cost of a clone.
-        golden = self._golden or self.ensure_golden()
-        started = time.perf_counter()
-        clone = self._clone_from(golden, kind)
-        clone.project = self.name
-        RUN.clone_made(time.perf_counter() - started)
-        return clone
-
-    def _clone_from(self, golden, kind):
-        if self.backend.pooled:
-            return self._pool_for(golden.fingerprint, kind).take()
-        try:
-            return self.backend.clone(golden.fingerprint, kind)
-        except Exception:
-            record = self.backend.read_record(golden.fingerprint)
-            if record is not None and record.mismatch(golden.fingerprint) is None:
-                raise
-            # Pruned, or changed behind our back, since we checked: build it again.
-            return self.backend.clone(self.ensure_golden().fingerprint, kind)
-
-    def _pool_for(self, fingerprint, kind):
-        from dbtestkit.clone_pool import ClonePool
-
-        key = (fingerprint, kind)
-        with self._pools_lock:
-            if key not in self._pools:
-                self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, kind))
-            return self._pools[key]
+        return self.golden.clone(kind)
 
     def prune(self, keep_newest=0):
         """Delete this project's goldens of other fingerprints, keeping the ``keep_newest`` newest.
@@ -146,34 +99,71 @@ class TestDatabase:
         Goldens built under another ``name`` (other projects sharing the
         cache or the server) are left alone. Returns the deleted names.
         """
-        return self.backend.prune({self.fingerprint()}, keep_newest, label=self.name)
+        return self.golden.prune(keep_newest)
 
     def prune_kept(self, keep_newest=0):
         """Delete this project's clones kept after failures, keeping the ``keep_newest`` newest.
 
         Returns the deleted ``KeptClone`` entries.
         """
-        return self.backend.prune_kept(keep_newest, label=self.name)
+        return self.golden.prune_kept(keep_newest)
+
+    def pool_status(self):
+        """Return, per pool of clones made ahead (servers), how many are ready, being made, left to drop."""
+        return self.golden.pool_status()
 
     def close(self):
         """Drop the clones prepared ahead for this database (also done at exit)."""
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.close()
+        self.golden.close()
+
+    # -- isolation scopes -----------------------------------------------------
 
     def module_fixtures(self, module=None):
         """Return ``(setUpModule, tearDownModule)`` sharing one connection and transaction.
 
-        ``module`` defaults to the name of the module that calls this method.
+        ``module`` defaults to the name of the module that calls this method;
+        its ``DatabaseTestCase`` classes join the transaction while it is open.
         """
-        from dbtestkit.isolation import ModuleScope
-
         if module is None:
             module = sys._getframe(1).f_globals.get("__name__")
-        return ModuleScope(self, module).fixtures()
+        scope = self.shared_scope()
+        self._module_scopes.setdefault(module, []).append(scope)
+
+        def setUpModule():
+            scope.open()
+
+        def tearDownModule():
+            scope.close()
+
+        return setUpModule, tearDownModule
+
+    def shared_scope(self):
+        """Return a new ``SharedScope``: one outer transaction that test classes join (a nose2 layer, a fixture)."""
+        return SharedScope(self.golden)
+
+    def class_scope(self, load=None, module=None, shared=None):
+        """Return the (unopened) ``ClassScope`` one test class runs in, as ``DatabaseTestCase`` uses it.
+
+        On ``open()`` it joins ``shared`` (a scope of this database), else the
+        open module scope of ``module`` (see ``module_fixtures``), else opens
+        a transaction of its own; ``load(connection)`` inserts the class data.
+        """
+        if shared is None or shared.golden is not self.golden or shared.outer is None:
+            shared = self._open_module_scope(module)
+        return ClassScope(self.golden, load or _no_class_data, shared)
+
+    def _open_module_scope(self, module):
+        for scope in self._module_scopes.get(module, ()):
+            if scope.outer is not None:
+                return scope
+        return None
 
     def __repr__(self):
         return f"<TestDatabase {self.name} on {self.backend.name}>"
+
+
+def _no_class_data(connection):
+    """Load nothing: the class has no setUpTestData."""
 
 
 _default_databases = {}
@@ -185,8 +175,6 @@ def default_database(near=None):
     setup.cfg is looked for from ``near`` (a test module's folder) upwards,
     then from the working directory.
     """
-    from dbtestkit.config import find_setup_cfg
-
     key = find_setup_cfg(near) if near else None
     key = key or find_setup_cfg()
     if key not in _default_databases:

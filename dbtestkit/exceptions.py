@@ -29,7 +29,7 @@ class MigrationError(DbtestkitError):
 
 
 class GoldenMismatch(DbtestkitError):
-    """A golden database does not hold what its fingerprint promises."""
+    """A golden database cannot be trusted: changed since it was published, or made by someone else."""
 
 
 class IsolationBroken(DbtestkitError):
@@ -42,3 +42,11 @@ class ConnectionLost(IsolationBroken):
 
 class LockWaitTimeout(DbtestkitError):
     """Another connection of a savepoint-mode test gave up waiting for a lock the test holds."""
+
+
+def describe_error(error):
+    """Return ``Type: message`` for an error raised by a migration, seed or env.py."""
+    if isinstance(error, SystemExit):
+        return (f"SystemExit: sys.exit({error.code!r}) was called, which would have ended the "
+                "test run; raise an exception instead")
+    return f"{type(error).__name__}: {error}"

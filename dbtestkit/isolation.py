@@ -1,20 +1,23 @@
 """Transactions that isolate tests: an outer transaction, class data, a savepoint per test.
 
-Framework-free: the unittest layer drives these objects, and so could any other runner.
+Framework-free: the unittest layer drives these objects, and so could any
+other runner. Every scope gets the golden its clones come from
+(``golden.clone()``) and whose backend's savepoint-mode hooks it calls
+(``golden.backend``); nothing here knows what made that golden.
 """
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from dbtestkit.exceptions import ConfigurationError, ConnectionLost, IsolationBroken
 
-_module_scopes = {}
-
 
 class OuterTransaction:
-    """One connection to a fresh clone, inside one transaction that is never committed."""
+    """One connection to a fresh clone of ``golden``, inside one transaction that is never committed."""
 
-    def __init__(self, database):
-        self.database = database
+    def __init__(self, golden):
+        self.golden = golden
+        self.backend = golden.backend
         self.clone = None
         self.connection = None
         self.transaction = None
@@ -23,8 +26,8 @@ class OuterTransaction:
 
     def open(self):
         """Clone the golden, connect, and begin the outer transaction."""
-        backend = self.database.backend
-        self.clone = self.database.clone()
+        backend = self.backend
+        self.clone = self.golden.clone()
         try:
             backend.prepare_outer_engine(self.clone.engine)
             self.connection = self.clone.engine.connect()
@@ -122,9 +125,7 @@ class TestTransaction:
 
     def end(self):
         """Close the Session and undo everything the test did."""
-        from sqlalchemy.exc import DBAPIError
-
-        backend = self.outer.database.backend
+        backend = self.outer.backend
         cause = None
         try:
             self.session.close()
@@ -160,60 +161,39 @@ class TestTransaction:
         ) from cause
 
 
-class ModuleScope:
-    """One outer transaction shared by every test class of a module."""
+class SharedScope:
+    """One outer transaction shared by several test classes (those of a module, or of a nose2 layer)."""
 
-    def __init__(self, database, module_name):
-        self.database = database
-        self.module_name = module_name
+    def __init__(self, golden):
+        self.golden = golden
         self.outer = None
         # The class whose data is loaded now; another class's tests roll it back first.
         self.active_class = None
 
-    def fixtures(self):
-        """Return ``(setUpModule, tearDownModule)`` functions that open and close this scope."""
-        _module_scopes.setdefault(self.module_name, []).append(self)
-
-        def setUpModule():
-            self.open()
-
-        def tearDownModule():
-            self.close()
-
-        return setUpModule, tearDownModule
-
     def open(self):
-        """Open the module's connection and outer transaction."""
+        """Open the shared connection and outer transaction."""
         self.close()
-        outer = OuterTransaction(self.database)
+        outer = OuterTransaction(self.golden)
         outer.open()
         self.outer = outer
 
     def close(self):
-        """Roll back and drop the module's clone."""
+        """Roll back and drop the shared clone."""
         if self.outer is not None:
             self.outer.close()
             self.outer = None
 
 
-def open_module_scope(module_name, database):
-    """Return the open module scope of ``module_name`` for ``database``, or None."""
-    for scope in _module_scopes.get(module_name, ()):
-        if scope.database is database and scope.outer is not None:
-            return scope
-    return None
-
-
 class ClassScope:
     """What a test class runs in: a shared outer transaction or its own, plus class data.
 
-    ``shared`` is a scope the class was placed in explicitly (a nose2 layer);
-    otherwise the module's scope from ``module_fixtures()`` is used if open.
+    ``shared`` is the ``SharedScope`` the class joins if it is open when the
+    class opens (a module's or a nose2 layer's); ``load(connection)`` inserts
+    the class data, once per outer transaction.
     """
 
-    def __init__(self, database, module_name, load, shared=None):
-        self.database = database
-        self.module_name = module_name
+    def __init__(self, golden, load, shared=None):
+        self.golden = golden
         self.load = load
         self.shared = shared
         self.outer = None
@@ -221,16 +201,13 @@ class ClassScope:
         self.data = None
 
     def open(self):
-        """Join the module scope (or open a transaction of its own) and load class data."""
+        """Join the shared scope (or open a transaction of its own) and load class data."""
         shared = self.shared
-        if shared is None or shared.database is not self.database or shared.outer is None:
-            shared = open_module_scope(self.module_name, self.database)
-        if shared is not None:
+        if shared is not None and shared.outer is not None:
             self.outer = shared.outer
-            self.shared = shared
         else:
             self.shared = None
-            self.outer = OuterTransaction(self.database)
+            self.outer = OuterTransaction(self.golden)
             self.owns_outer = True
             self.outer.open()
         self.data = ClassData(self.outer, self.load)
@@ -238,8 +215,6 @@ class ClassScope:
 
     def begin_test(self):
         """Return the transaction of one test, reloading class data if a test broke it."""
-        from sqlalchemy.exc import DBAPIError
-
         if self.outer is None or self.outer.connection is None:
             raise ConfigurationError(
                 "The class's database scope is not open: call super().setUpClass() in "

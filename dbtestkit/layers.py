@@ -13,12 +13,10 @@ Run with ``nose2 --plugin nose2.plugins.layers``. Without the plugin the
 the same tests still pass under unittest and pytest.
 """
 
-from dbtestkit.isolation import ModuleScope
-
 
 def database_layer(database, name="DatabaseLayer"):
     """Return a nose2 layer class whose setUp/tearDown open and close a shared transaction."""
-    scope = ModuleScope(database, module_name=None)
+    scope = database.shared_scope()
 
     def setUp(cls):
         scope.open()

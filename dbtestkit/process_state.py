@@ -26,7 +26,7 @@ import os
 import sys
 import warnings
 
-from dbtestkit.stats import verbose
+from dbtestkit.report import verbose
 
 # A logger as logging.getLogger() makes it: level, handlers, propagate, filters, disabled.
 _FRESH = (logging.NOTSET, (), True, (), False)

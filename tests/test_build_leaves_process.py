@@ -18,7 +18,7 @@ import unittest
 import warnings
 from pathlib import Path
 
-from dbtestkit.stats import read_journal
+from dbtestkit.golden.journal import read_journal
 from tests.backend_projects import BackendProjectCase
 from tests.support import STOCK_ALEMBIC_INI, STOCK_ENV_PY, run_python
 
@@ -228,7 +228,7 @@ class MigrationChecksTests(StockProjectCase):
     """The checks run env.py (and its fileConfig()) once per walk: each walk puts the process back."""
 
     def test_checks_leave_logging_and_sys_path_as_they_were(self):
-        from dbtestkit.migration_testcase import MigrationTestCase
+        from dbtestkit.testcases.migration import MigrationTestCase
         from tests.test_migration_checks import run_checks
 
         self.configure_app_logging()
@@ -250,7 +250,7 @@ class MigrationChecksTests(StockProjectCase):
         self.assertNotIn("alembic", output.getvalue())
 
     def test_every_run_of_env_py_sees_prepend_sys_path(self):
-        from dbtestkit.migration_testcase import MigrationTestCase
+        from dbtestkit.testcases.migration import MigrationTestCase
         from tests.test_migration_checks import run_checks
 
         src = self.tmp / "project" / "src"

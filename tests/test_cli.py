@@ -8,7 +8,7 @@ import unittest
 from pathlib import Path
 
 import dbtestkit
-from dbtestkit.backends.base import pid_alive, process_tag
+from dbtestkit.backends.processes import pid_alive, process_tag
 from tests import support
 from tests.support import TempProjectCase, write_revision
 

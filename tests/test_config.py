@@ -73,18 +73,18 @@ class AlembicIniPrecedenceTest(ConfigCase):
         self.write_setup_cfg(f"alembic_ini = {self.ini_cfg}\n")
         database = dbtestkit.TestDatabase(alembic_ini=self.ini, cache_dir=self.cache_dir)
         self.assertEqual(database.settings.alembic_ini, str(self.ini))
-        self.assertEqual(database.schema.project.ini_path, self.ini.resolve())
+        self.assertEqual(database.source.project.ini_path, self.ini.resolve())
 
     def test_environment_beats_setup_cfg(self):
         self.setenv("DBTESTKIT_ALEMBIC_INI", str(self.ini_env))
         self.write_setup_cfg(f"alembic_ini = {self.ini_cfg}\n")
         database = dbtestkit.TestDatabase(cache_dir=self.cache_dir)
-        self.assertEqual(database.schema.project.ini_path, self.ini_env.resolve())
+        self.assertEqual(database.source.project.ini_path, self.ini_env.resolve())
 
     def test_setup_cfg_beats_default(self):
         self.write_setup_cfg(f"alembic_ini = {self.ini_cfg}\n")
         database = dbtestkit.TestDatabase(cache_dir=self.cache_dir)
-        self.assertEqual(database.schema.project.ini_path, self.ini_cfg.resolve())
+        self.assertEqual(database.source.project.ini_path, self.ini_cfg.resolve())
 
     def test_default_is_none(self):
         self.assertIsNone(resolve_settings(cache_dir=self.cache_dir).alembic_ini)
@@ -184,7 +184,7 @@ class SetupCfgDiscoveryTest(ConfigCase):
         database = dbtestkit.TestDatabase(cache_dir=self.cache_dir)
         expected = (self.root / "app" / "alembic.ini").resolve()
         self.assertEqual(database.settings.alembic_ini, str(expected))
-        self.assertEqual(database.schema.project.ini_path, expected)
+        self.assertEqual(database.source.project.ini_path, expected)
 
     def test_relative_cache_dir_is_relative_to_setup_cfg_not_cwd(self):
         self.write_setup_cfg("cache_dir = .dbtestkit-cache\n")

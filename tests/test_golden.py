@@ -144,7 +144,7 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
     def test_stale_build_of_another_fingerprint_from_dead_process_is_removed(self):
         # A build killed before the migrations were edited has another fingerprint;
         # its owner (this host, a pid that no longer exists) is gone for good.
-        from dbtestkit.backends.base import process_tag
+        from dbtestkit.backends.processes import process_tag
 
         host = process_tag().rpartition("-")[0]
         sqlite_dir = self.cache_dir / "sqlite"
@@ -156,7 +156,7 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
 
     def test_build_of_another_fingerprint_by_live_process_is_kept(self):
         # Another history being built right now by a process that is still running.
-        from dbtestkit.backends.base import process_tag
+        from dbtestkit.backends.processes import process_tag
 
         sqlite_dir = self.cache_dir / "sqlite"
         sqlite_dir.mkdir(parents=True, mode=0o700)
@@ -298,7 +298,7 @@ class ProgressTest(TempProjectCase):
         self.assertIn(f"golden project {fingerprint[:10]}… reused", summary[0])
 
     def test_every_build_is_journaled_once(self):
-        from dbtestkit.stats import read_journal
+        from dbtestkit.golden.journal import read_journal
 
         fingerprint, _, _ = self.ensure_golden()
         self.ensure_golden()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 import dbtestkit
 import dbtestkit.exceptions
-from dbtestkit.clone import _live_clones
+from dbtestkit.backends.clone import live_clones
 from tests.cases import DB, ROOT
 
 
@@ -43,7 +43,7 @@ def problems(result):
 
 
 def live_clone_count():
-    return sum(1 for clone in list(_live_clones) if not clone.dropped)
+    return len(live_clones())
 
 
 class SavepointIsolationTests(unittest.TestCase):

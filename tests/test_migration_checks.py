@@ -11,8 +11,9 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import dbtestkit
-from dbtestkit import migration_checks, schema_diff
-from dbtestkit.migration_testcase import MigrationTestCase
+from dbtestkit import migration_checks
+from dbtestkit.migrations import snapshots
+from dbtestkit.testcases.migration import MigrationTestCase
 from tests.histories import create_legacy_author, head_metadata, write_history
 from tests.support import EXAMPLES, STOCK_ENV_PY, run_python, skip_or_fail
 
@@ -405,8 +406,8 @@ class FrameworkFreeTests(HistoryCase):
                         "CREATE INDEX ix_book_legacy_id ON book (legacy_id)"):
                 connection.exec_driver_sql(ddl)
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            lines = [schema_diff.describe_diff(item, connection.dialect)
-                     for item in schema_diff.flatten_diffs(compare_metadata(context, models))]
+            lines = [snapshots.describe_diff(item, connection.dialect)
+                     for item in snapshots.flatten_diffs(compare_metadata(context, models))]
         engine.dispose()
         self.assertEqual(sorted(lines), [
             "add_fk (unnamed) ON book (author_id) -> author (id)",

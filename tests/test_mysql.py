@@ -264,12 +264,12 @@ RUN_CASE_MODULES = textwrap.dedent('''
 
     support.write_project = write_unique_project  # tests.cases imports it from here
     from tests.cases import DB
-    from dbtestkit.clone import _live_clones
+    from dbtestkit.backends.clone import live_clones
     from tests.test_isolation import problems, run_cases
 
     def handed_out_and_not_dropped():
         # Clones the pool prepared but handed to nobody yet are live too; they are not leaks.
-        return sum(1 for c in list(_live_clones) if c.releaser is not None and not c.dropped)
+        return sum(1 for c in live_clones() if c.releaser is not None)
 
     def outcome(*modules, reverse=False):
         result = run_cases(*modules, reverse=reverse)

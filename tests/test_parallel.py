@@ -5,7 +5,7 @@ import re
 import tempfile
 import unittest
 
-from dbtestkit.stats import read_journal
+from dbtestkit.golden.journal import read_journal
 from tests.support import EXAMPLES, run_python, skip_or_fail
 
 BOOKSHOP = EXAMPLES / "bookshop"

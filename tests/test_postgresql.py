@@ -28,8 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import dbtestkit
-from dbtestkit.backends.base import process_tag
-from dbtestkit.clone_pool import ClonePool
+from dbtestkit.backends.processes import process_tag
+from dbtestkit.golden.pool import ClonePool
 from tests import support
 from tests.support import (
     CONNECTION_ENV_PY, DEFAULT_REVISIONS, ENSURE_AND_READ, REPO, TempProjectCase, run_python,

@@ -121,7 +121,7 @@ class InvisibleToTheApplicationTest(TempProjectCase):
                 self.assertEqual(schema_objects(f"sqlite:///{kept}"), expected)
 
     def test_the_migration_checks_empty_database_is_empty(self):
-        with MigrationRunner(self.database()).empty_database() as clone:
+        with MigrationRunner(self.database()).empty_clone() as clone:
             self.assertEqual(schema_objects(clone.url), set())
 
 
@@ -356,7 +356,7 @@ class KeptClonesTest(GoldenOnDiskCase):
         self.assertFalse(location.exists())
 
     def test_delete_kept_refuses_anything_but_a_kept_clone(self):
-        from dbtestkit.backends.base import KeptClone
+        from dbtestkit.backends.records import KeptClone
 
         database = self.database()
         golden = database.ensure_golden()
@@ -373,7 +373,7 @@ class KeptClonesTest(GoldenOnDiskCase):
         location = Path(self.keep(database, "tests.T.test_x", "file"))
         self.give_away(location)
         self.assertEqual(list(database.backend.list_kept()), [])
-        from dbtestkit.backends.base import KeptClone
+        from dbtestkit.backends.records import KeptClone
 
         with self.assertRaises(dbtestkit.DbtestkitError):
             database.backend.delete_kept(KeptClone(str(location), "t", 0.0, ""))

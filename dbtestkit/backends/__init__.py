@@ -2,10 +2,15 @@
 
 import importlib
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
 
 # The one table that maps a SQLAlchemy backend name to the module serving it.
+# Each module is imported on first use: a suite on SQLite never loads the
+# server backends, nor the drivers they check for.
 BACKEND_MODULES = {
     "sqlite": "dbtestkit.backends.sqlite",
     "postgresql": "dbtestkit.backends.postgresql",
@@ -26,9 +31,6 @@ def backend_for(url, cache_dir, origin="the URL"):
 
     ``origin`` says where the URL was set (``--url``, ``DBTESTKIT_URL``, …), for messages.
     """
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
@@ -53,8 +55,6 @@ def backend_for(url, cache_dir, origin="the URL"):
 
 
 def _check_driver(parsed, where):
-    from sqlalchemy.exc import NoSuchModuleError
-
     try:
         dialect = parsed.get_dialect()
     except NoSuchModuleError as error:

@@ -1,17 +1,20 @@
-"""What every backend provides, and the helpers they share."""
+"""The backend contract: template methods that do the shared frame, abstract hooks that do the dialect's work.
 
-import errno
-import itertools
-import os
-import re
-import secrets
-import socket
-from dataclasses import dataclass, field
-from typing import NamedTuple
+A new backend subclasses ``BackendBase`` (or ``server.ServerBackend``) and
+fills in the abstract hooks; ``backend_for`` finds it as ``Backend`` in its
+module. The templates here name clones, reap once per process, say when a
+build waits for another process, and keep or prune by the same rules on
+every backend.
+"""
 
-from dbtestkit.exceptions import ConfigurationError, DbtestkitError, LockWaitTimeout
+import abc
+import contextlib
 
-_clone_counter = itertools.count(1)
+from sqlalchemy import create_engine, event
+
+from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
+from dbtestkit.report import report
+
 # What a test needs of its clone. Each backend maps these needs to storage of
 # its own, so a suite switches backends without editing its classes.
 CLONE_KINDS = ("in_process", "shared")
@@ -21,34 +24,131 @@ CLONE_KIND_ALIASES = {"memory": "in_process", "file": "shared", "database": "sha
 OWN_CONNECTION = "dbtestkit_own_connection"
 
 
-class GoldenListing(NamedTuple):
-    """One published golden, as ``list_goldens`` reports it."""
+class BackendBase(abc.ABC):
+    """Where goldens and clones of one URL live: the shared frame, and the hooks each backend fills in."""
 
-    fingerprint: str  # the whole fingerprint, or the prefix a server name holds
-    location: object  # a path (SQLite) or a database name
-    size: int
-    built: float  # POSIX time
-    label: str  # the TestDatabase name (project) that built it
-
-
-class KeptClone(NamedTuple):
-    """A clone kept for inspection after its test failed, as ``list_kept`` reports it."""
-
-    location: str  # a file path (SQLite) or a database URL with the password masked
-    test_id: str  # the id of the test that failed (unittest's ``TestCase.id()``)
-    kept_at: float  # POSIX time
-    label: str  # the TestDatabase name (project) whose clone it was
-
-
-class BackendBase:
-    """Defaults for the optional hooks of a backend; each backend module subclasses it."""
-
+    # The backend's name, as messages and ``dbtestkit status`` show it.
+    name = None
     # Whether clones are slow enough to be worth creating ahead in the background.
     pooled = False
     # Where the URL was set ("--url", "DBTESTKIT_URL", …), named in advice.
     url_origin = "the URL"
     # The storage (the ``kind`` argument of ``clone()``) serving each need of CLONE_KINDS.
     clone_storage_of = {}
+    # How long the other connections of a savepoint-mode clone wait for a lock.
+    # The test's own transaction is never committed, so a lock it holds is
+    # not released while the test runs: waiting longer only delays the failure.
+    other_connections_lock_wait = 1.0
+    # For the migration checks' schema snapshots: one query returning (kind,
+    # name, text) for every table, view, sequence and enum type of the default
+    # schema (None: tables are reflected every time), and whether a table's
+    # text is exact (equal text <=> equal reflected shape, so shapes are read
+    # only when texts differ) or merely a change detector.
+    schema_digest_sql = None
+    schema_digests_exact = False
+
+    def __init__(self, url):
+        self.url = url
+        self._reaped = False
+
+    @property
+    def dialect(self):
+        """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
+        return self.url.get_dialect()()
+
+    # -- identity (hooks) -----------------------------------------------------
+
+    @abc.abstractmethod
+    def identity(self):
+        """Return what about this backend shapes a golden (product, version, driver), for the fingerprint."""
+
+    @abc.abstractmethod
+    def describe(self):
+        """Return where this backend keeps goldens, for messages."""
+
+    def dispose(self):
+        """Close the connections this backend holds open (its engines); it reconnects when used again."""
+
+    # -- goldens: the frame ---------------------------------------------------
+
+    @contextlib.contextmanager
+    def build_lock(self, fingerprint):
+        """Hold the cross-process lock under which the golden of ``fingerprint`` is built or deleted."""
+        def waiting():
+            report(f"waiting for another process to build golden {fingerprint[:12]}")
+
+        with self._hold_build_lock(fingerprint, waiting):
+            yield
+
+    def prune(self, keep_fingerprints, keep_newest=0, label=None):
+        """Delete goldens except ``keep_fingerprints`` and the ``keep_newest`` newest others.
+
+        With ``label``, only goldens built for that project (TestDatabase
+        name) are candidates: other projects sharing the cache or the server
+        keep theirs. Returns the names of the deleted goldens.
+        """
+        goldens = sorted(self.list_goldens(), key=lambda golden: golden.built, reverse=True)
+        others = [
+            golden for golden in goldens
+            if (label is None or golden.label == label)
+            and not any(fingerprint.startswith(golden.fingerprint) for fingerprint in keep_fingerprints)
+        ]
+        removed = []
+        for golden in others[keep_newest:]:
+            self.delete_golden(golden.location)
+            removed.append(getattr(golden.location, "name", golden.location))
+        return removed
+
+    # -- goldens: the hooks ---------------------------------------------------
+
+    @abc.abstractmethod
+    def _hold_build_lock(self, fingerprint, waiting):
+        """Return a context manager holding ``fingerprint``'s build lock; call ``waiting()`` before blocking."""
+
+    @abc.abstractmethod
+    def golden_url(self, fingerprint):
+        """Return the URL of the golden of ``fingerprint`` (read it; never write it)."""
+
+    @abc.abstractmethod
+    def read_record(self, fingerprint):
+        """Return the golden's ``GoldenRecord`` (its ``problem`` says why it is not trusted), None if absent."""
+
+    @abc.abstractmethod
+    def start_build(self, fingerprint):
+        """Create the temporary database a golden is built in; return its ``BuildTarget``."""
+
+    def write_record(self, connection, record):
+        """Store the record inside the build (backends keeping it beside the database do it at publish)."""
+
+    @abc.abstractmethod
+    def publish(self, build, fingerprint):
+        """Make a finished build the golden of ``fingerprint``, atomically, with its record."""
+
+    @abc.abstractmethod
+    def abandon(self, build):
+        """Delete a build that did not finish."""
+
+    @abc.abstractmethod
+    def discard_golden(self, fingerprint):
+        """Delete a golden of ours that failed verification (called under its build lock)."""
+
+    @abc.abstractmethod
+    def remove_stale_builds(self, fingerprint):
+        """Delete builds left by killed processes (called under ``fingerprint``'s build lock)."""
+
+    @abc.abstractmethod
+    def run_sql_script(self, connection, sql):
+        """Run a multi-statement SQL script (a seed file)."""
+
+    @abc.abstractmethod
+    def list_goldens(self):
+        """Yield a ``GoldenListing`` for every published golden of ours."""
+
+    @abc.abstractmethod
+    def delete_golden(self, location):
+        """Delete the golden a ``GoldenListing`` names (used by prune), under its build lock."""
+
+    # -- clones: the frame ----------------------------------------------------
 
     def clone_storage(self, kind=None):
         """Return the storage this backend makes for a clone of ``kind`` (default ``in_process``)."""
@@ -61,21 +161,72 @@ class BackendBase:
             )
         return self.clone_storage_of[need]
 
-    @property
-    def dialect(self):
-        """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
-        return self.url.get_dialect()()
+    def clone(self, fingerprint, storage):
+        """Copy the golden of ``fingerprint`` into new ``storage`` (see ``clone_storage``); return its ``Clone``."""
+        if self._survives_crash(storage):
+            self.reap_once()
+        return self._copy_golden(fingerprint, self._clone_name(fingerprint), storage)
+
+    def reap_once(self):
+        """Reap leftovers of crashed runs, once per process (called before the first clone)."""
+        if not self._reaped:
+            self._reaped = True
+            self.reap()
+
+    def prune_kept(self, keep_newest=0, label=None):
+        """Delete kept clones except the ``keep_newest`` newest; with ``label``, only that project's.
+
+        Returns the deleted ``KeptClone`` entries.
+        """
+        kept = sorted(self.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
+        candidates = [entry for entry in kept if label is None or entry.label == label]
+        for entry in candidates[keep_newest:]:
+            self.delete_kept(entry)
+        return candidates[keep_newest:]
 
     def create_clone_engine(self, clone):
         """Create the engine of a clone, as the application would on its URL."""
-        from sqlalchemy import create_engine
-
         return create_engine(clone.url)
 
-    # How long the other connections of a savepoint-mode clone wait for a lock.
-    # The test's own transaction is never committed, so a lock it holds is
-    # not released while the test runs: waiting longer only delays the failure.
-    other_connections_lock_wait = 1.0
+    # -- clones: the hooks ----------------------------------------------------
+
+    def _survives_crash(self, storage):
+        """Tell whether a clone in ``storage`` outlives a killed process (then leftovers are reaped first)."""
+        return True
+
+    @abc.abstractmethod
+    def _clone_name(self, fingerprint):
+        """Return a new name for a clone of ``fingerprint``, unique across processes and machines."""
+
+    @abc.abstractmethod
+    def _copy_golden(self, fingerprint, name, storage):
+        """Copy the golden of ``fingerprint`` into new ``storage`` called ``name``; return its ``Clone``."""
+
+    @abc.abstractmethod
+    def drop_clone(self, clone):
+        """Delete a clone's storage, ending connections a test left open."""
+
+    @abc.abstractmethod
+    def keep_clone(self, clone, label):
+        """Keep a clone for inspection, recorded with the test id ``label``; return where it is."""
+
+    @abc.abstractmethod
+    def list_kept(self):
+        """Yield a ``KeptClone`` for every clone of ours kept after its test failed."""
+
+    @abc.abstractmethod
+    def delete_kept(self, kept):
+        """Delete one kept clone (a ``KeptClone`` from ``list_kept``), only if it is ours."""
+
+    @abc.abstractmethod
+    def leftover_clones(self):
+        """Return what ``reap`` would remove (file paths or database names), for ``dbtestkit status``."""
+
+    @abc.abstractmethod
+    def reap(self):
+        """Remove leftovers of dead processes and unfinished builds of ours; return their names."""
+
+    # -- savepoint mode: optional hooks ---------------------------------------
 
     def prepare_outer_engine(self, engine):
         """Adjust the engine of a savepoint-mode clone before its first connection.
@@ -84,8 +235,6 @@ class BackendBase:
         a ``LockWaitTimeout`` that says why; ``prepare_outer_connection`` then
         gives the test's own connection the normal wait back.
         """
-        from sqlalchemy import event
-
         event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
         event.listen(engine, "handle_error", self._explain_lock_wait, retval=True)
 
@@ -123,168 +272,6 @@ class BackendBase:
     def before_savepoint_rollback(self, connection):
         """Run checks that must happen before a test's savepoint is rolled back."""
 
-    def reap_once(self):
-        """Reap leftovers of crashed runs, once per process (called before the first clone)."""
-        if not getattr(self, "_reaped", False):
-            self._reaped = True
-            self.reap()
-
-    def prune(self, keep_fingerprints, keep_newest=0, label=None):
-        """Delete goldens except ``keep_fingerprints`` and the ``keep_newest`` newest others.
-
-        With ``label``, only goldens built for that project (TestDatabase
-        name) are candidates: other projects sharing the cache or the server
-        keep theirs. Returns the names of the deleted goldens.
-        """
-        goldens = sorted(self.list_goldens(), key=lambda golden: golden.built, reverse=True)
-        others = [
-            golden for golden in goldens
-            if (label is None or golden.label == label)
-            and not any(fingerprint.startswith(golden.fingerprint) for fingerprint in keep_fingerprints)
-        ]
-        removed = []
-        for golden in others[keep_newest:]:
-            self.delete_golden(golden.location)
-            removed.append(getattr(golden.location, "name", golden.location))
-        return removed
-
-    def prune_kept(self, keep_newest=0, label=None):
-        """Delete kept clones except the ``keep_newest`` newest; with ``label``, only that project's.
-
-        Returns the deleted ``KeptClone`` entries.
-        """
-        if not (hasattr(self, "list_kept") and hasattr(self, "delete_kept")):
-            raise DbtestkitError(
-                f"The {self.name} backend cannot list or delete kept clones; delete them yourself "
-                f"({self.describe()})."
-            )
-        kept = sorted(self.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
-        candidates = [entry for entry in kept if label is None or entry.label == label]
-        for entry in candidates[keep_newest:]:
-            self.delete_kept(entry)
-        return candidates[keep_newest:]
-
     def savepoint_lost(self, error):
         """Tell whether a failed ROLLBACK TO SAVEPOINT means the server ended the transaction."""
         return False
-
-    def write_record(self, connection, record):
-        """Store the record inside the build (backends keeping it beside the database do it at publish)."""
-
-
-@dataclass
-class GoldenRecord:
-    """What a golden says about itself, and what it actually holds."""
-
-    fingerprint: str = ""
-    heads: tuple = ()
-    version_table: "str | None" = None
-    dbtestkit_version: str = ""
-    built_at: str = ""
-    label: str = ""
-    actual_heads: tuple = ()
-    problem: "str | None" = None
-    # Made by someone else: never used, never dropped.
-    foreign: bool = False
-
-    def as_rows(self):
-        """Return the record as ``(key, value)`` string pairs for storage."""
-        return [
-            ("fingerprint", self.fingerprint),
-            ("heads", " ".join(self.heads)),
-            ("version_table", self.version_table or ""),
-            ("dbtestkit_version", self.dbtestkit_version),
-            ("built_at", self.built_at),
-            ("label", self.label),
-        ]
-
-    @classmethod
-    def from_rows(cls, rows, actual_heads=()):
-        """Rebuild a record from stored ``(key, value)`` pairs."""
-        values = dict(rows)
-        return cls(
-            fingerprint=values.get("fingerprint", ""),
-            heads=tuple(values.get("heads", "").split()),
-            version_table=values.get("version_table") or None,
-            dbtestkit_version=values.get("dbtestkit_version", ""),
-            built_at=values.get("built_at", ""),
-            label=values.get("label", ""),
-            actual_heads=tuple(sorted(actual_heads)),
-        )
-
-    def mismatch(self, fingerprint):
-        """Return why this golden cannot be trusted for ``fingerprint``, or None."""
-        if self.problem:
-            return self.problem
-        if self.fingerprint != fingerprint:
-            return f"it records fingerprint {self.fingerprint[:12] or 'none'}"
-        if tuple(sorted(self.heads)) != self.actual_heads:
-            return f"it records heads {self.heads} but holds {self.actual_heads}"
-        return None
-
-
-@dataclass
-class BuildTarget:
-    """A database being built under a temporary name."""
-
-    url: str
-    name: str
-    location: object = None
-    extra: dict = field(default_factory=dict)
-    # What the golden will say about itself, set once the build is complete.
-    record: "GoldenRecord | None" = None
-
-
-def process_tag(separator="-"):
-    """Return ``host-pid``, the part of a name that tells which process owns it."""
-    host = re.sub(r"[^a-z0-9]", "", socket.gethostname().lower())[:16] or "host"
-    return f"{host}{separator}{os.getpid()}"
-
-
-def unique_suffix(separator="-", random_bytes=3):
-    """Return a suffix unique across processes and machines: host, pid, counter, random."""
-    return separator.join(
-        [process_tag(separator), str(next(_clone_counter)), secrets.token_hex(random_bytes)]
-    )
-
-
-def this_host():
-    """Return this machine's name as dbtestkit names and records hold it."""
-    return process_tag().rpartition("-")[0]
-
-
-def creator():
-    """Return who is about to create something: this host and process, for records."""
-    return {"host": this_host(), "pid": os.getpid()}
-
-
-def creator_is_gone(fields):
-    """Tell whether the creator a record names (``host``, ``pid``) is a dead process on this host.
-
-    A process on another host cannot be checked, so it counts as alive.
-    """
-    try:
-        pid = int(fields.get("pid", 0))
-    except (TypeError, ValueError):
-        return False
-    return fields.get("host") == this_host() and not pid_alive(pid)
-
-
-def owner_is_gone(name):
-    """Tell whether the host and pid inside a dbtestkit name are a dead process on this host."""
-    host = this_host()
-    match = re.search(rf"[-_]{re.escape(host)}[-_](\d+)[-_]", name)
-    if match is None:
-        return False
-    return not pid_alive(int(match.group(1)))
-
-
-def pid_alive(pid):
-    """Tell whether a process with ``pid`` exists on this machine."""
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except OSError as error:
-        return error.errno == errno.EPERM
-    return True

@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import creator, creator_is_gone
+from dbtestkit.backends.processes import creator, creator_is_gone
 
 FILE_MODE = 0o600
 SUFFIX = ".intent"

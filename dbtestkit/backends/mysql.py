@@ -3,18 +3,18 @@
 import contextlib
 import time
 
-from dbtestkit.backends.base import (
-    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator_is_gone,
-)
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from dbtestkit.backends.processes import creator_is_gone
+from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.mysql_catalog import Catalog
-from dbtestkit.backends.mysql_copy import copy_statements, quote
+from dbtestkit.backends.mysql_copy import copy_statements
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, database_name, epoch_of, foreign_message, Leftover, server_suffix,
-    ServerBackend,
+    PREFIX, AdminConnection, epoch_of, foreign_message, Leftover, quote, run_on_dbapi, ServerBackend,
 )
-from dbtestkit.clone import Clone
+from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
-from dbtestkit.progress import report
 
 START_HINT = "Start it (e.g. start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd)"
 # Part of the fingerprint: goldens whose record lived in a table inside them
@@ -35,8 +35,7 @@ class Backend(ServerBackend):
     name = "mysql"
 
     def __init__(self, url, cache_dir):
-        self.url = url
-        self.admin = AdminConnection(url, "MySQL/MariaDB", START_HINT)
+        super().__init__(url, AdminConnection(url, "MySQL/MariaDB", START_HINT))
         self._version = None
         self._copy_scripts = {}
         self._copier = None
@@ -61,8 +60,8 @@ class Backend(ServerBackend):
     # -- golden -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def build_lock(self, fingerprint):
-        """Hold the named lock (GET_LOCK) under which one golden is built, on any machine."""
+    def _hold_build_lock(self, fingerprint, waiting):
+        """Hold the named lock (GET_LOCK) of ``fingerprint``, on any machine."""
         lock = f"{PREFIX}_{fingerprint[:40]}"
         with self.admin.connect() as connection:
             waited = False
@@ -70,7 +69,7 @@ class Backend(ServerBackend):
                 "SELECT GET_LOCK(%s, %s)", (lock, LOCK_POLL_SECONDS)
             ).scalar():
                 if not waited:
-                    report(f"waiting for another process to build golden {fingerprint[:12]}")
+                    waiting()
                     waited = True
             try:
                 yield
@@ -96,7 +95,8 @@ class Backend(ServerBackend):
             if record.version_table:
                 try:
                     rows = connection.exec_driver_sql(
-                        f"SELECT version_num FROM {quote(name)}.{quote(record.version_table)}"
+                        f"SELECT version_num FROM {quote(connection, name)}."
+                        f"{quote(connection, record.version_table)}"
                     ).all()
                 except Exception as error:
                     record.problem = f"its version table cannot be read ({error})"
@@ -107,8 +107,7 @@ class Backend(ServerBackend):
     def start_build(self, fingerprint):
         """Create the golden's database, recorded as a build until it is published."""
         name = self.golden_name(fingerprint)
-        with self.admin.connect() as connection:
-            self._create(connection, name, "build", fingerprint)
+        self._create(name, "build", fingerprint)
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
@@ -160,17 +159,13 @@ class Backend(ServerBackend):
 
     # -- clones -------------------------------------------------------------
 
-    def clone(self, fingerprint, kind):
+    def _copy_golden(self, fingerprint, name, storage):
         """Create a database and copy every table, view and trigger of the golden into it."""
-        golden = self.golden_name(fingerprint)
-        self.reap_once()
-        name = database_name("clone", fingerprint[:12], server_suffix())
-        script = self._copy_script(fingerprint, golden)
-        with self.admin.connect() as connection:
-            self._create(connection, name, "clone", fingerprint)
+        script = self._copy_script(fingerprint, self.golden_name(fingerprint))
+        self._create(name, "clone", fingerprint)
         try:
             with self._copier_engine().connect() as connection:
-                connection.exec_driver_sql(f"USE {quote(name)}")
+                connection.exec_driver_sql(f"USE {quote(connection, name)}")
                 connection.exec_driver_sql("SET SESSION foreign_key_checks = 0")
                 for statement in script:
                     connection.exec_driver_sql(statement)
@@ -179,15 +174,18 @@ class Backend(ServerBackend):
             with self.admin.connect() as connection:
                 self._drop(connection, name)
             raise
-        return Clone(self, self.url_of(name), name)
+        return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
+
+    def dispose(self):
+        """Close the admin connections and the copier's engine."""
+        super().dispose()
+        if self._copier is not None:
+            self._copier.dispose()
 
     def _copier_engine(self):
         # Its own connections, not pooled: they switch databases with USE, and
         # a pooled one left "in" a clone would be killed when that clone is dropped.
         if self._copier is None:
-            from sqlalchemy import create_engine
-            from sqlalchemy.pool import NullPool
-
             self._copier = create_engine(self.url, poolclass=NullPool)
         return self._copier
 
@@ -201,13 +199,13 @@ class Backend(ServerBackend):
     def limit_lock_wait(self, dbapi_connection):
         """Make row locks (InnoDB) and table locks (metadata) wait only briefly in this session."""
         seconds = max(1, round(self.other_connections_lock_wait))
-        _run(dbapi_connection, f"SET SESSION innodb_lock_wait_timeout = {seconds}, "
-                               f"SESSION lock_wait_timeout = {seconds}")
+        run_on_dbapi(dbapi_connection, f"SET SESSION innodb_lock_wait_timeout = {seconds}, "
+                                       f"SESSION lock_wait_timeout = {seconds}")
 
     def restore_lock_wait(self, dbapi_connection):
         """Give this session the server's own lock waits again."""
-        _run(dbapi_connection, "SET SESSION innodb_lock_wait_timeout = DEFAULT, "
-                               "SESSION lock_wait_timeout = DEFAULT")
+        run_on_dbapi(dbapi_connection, "SET SESSION innodb_lock_wait_timeout = DEFAULT, "
+                                       "SESSION lock_wait_timeout = DEFAULT")
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is 1205, "Lock wait timeout exceeded"."""
@@ -297,15 +295,17 @@ class Backend(ServerBackend):
             "SELECT 1 FROM information_schema.SCHEMATA WHERE schema_name = %s", (name,)
         ).first() is not None
 
-    def _create(self, connection, name, kind, fingerprint):
-        # The intent first: killed right after the CREATE, the database is still provably ours.
+    def _record_intent(self, connection, name, kind, fingerprint):
+        """Add the catalog entry: killed right after the CREATE, the database is still provably ours."""
         self.catalog.add(connection, name, kind, fingerprint)
-        try:
-            connection.exec_driver_sql(f"CREATE DATABASE {quote(name)} CHARACTER SET utf8mb4")
-        except Exception as error:
-            if not self._exists(connection, name):
-                self.catalog.remove(connection, name)
-            raise DbtestkitError(f"Cannot create database {name} on {self.describe()}: {error}") from error
+
+    def _create_database(self, connection, name, template):
+        connection.exec_driver_sql(f"CREATE DATABASE {quote(connection, name)} CHARACTER SET utf8mb4")
+
+    def _forget_intent(self, connection, name):
+        """Remove the catalog entry of a CREATE that failed, when no database of that name exists."""
+        if not self._exists(connection, name):
+            self.catalog.remove(connection, name)
 
     def _drop_if_ours(self, name, kinds=None):
         with self.admin.connect() as connection:
@@ -332,13 +332,5 @@ class Backend(ServerBackend):
         ):
             with contextlib.suppress(Exception):
                 connection.exec_driver_sql(f"KILL {int(process_id)}")
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(name)}")
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(connection, name)}")
         self.catalog.remove(connection, name)
-
-
-def _run(dbapi_connection, statement):
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()

@@ -16,7 +16,9 @@ import json
 import time
 from typing import NamedTuple
 
-from dbtestkit.backends.base import creator
+from sqlalchemy.exc import DBAPIError
+
+from dbtestkit.backends.processes import creator
 from dbtestkit.exceptions import DbtestkitError
 
 CATALOG = "dbtk_catalog"
@@ -79,8 +81,6 @@ class Catalog:
         return [entry for entry in rows if kinds is None or entry.kind in kinds]
 
     def _select(self, connection, where, params):
-        from sqlalchemy.exc import DBAPIError
-
         try:
             self._check(connection)
             rows = connection.exec_driver_sql(
@@ -122,8 +122,6 @@ class Catalog:
                     (name,), name)
 
     def _write(self, connection, statement, params, name):
-        from sqlalchemy.exc import DBAPIError
-
         for attempt in (1, 2):
             try:
                 self._ensure(connection)

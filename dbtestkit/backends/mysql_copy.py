@@ -1,5 +1,7 @@
 """MySQL and MariaDB: the statements that copy a golden into a new database (a clone)."""
 
+from dbtestkit.backends.server import quote
+
 
 def copy_statements(connection, golden):
     """Yield the statements that recreate everything in ``golden`` inside a new database.
@@ -8,44 +10,45 @@ def copy_statements(connection, golden):
     TABLE … LIKE drops on MariaDB), rows, stored routines, views, triggers:
     in that order, run inside the new database with foreign-key checks off.
     """
-    source = quote(golden)
+    source = quote(connection, golden)
     tables = connection.exec_driver_sql(
         "SELECT table_name, table_type FROM information_schema.TABLES WHERE table_schema = %s "
         "ORDER BY table_name", (golden,)
     ).all()
     # Sequences first: a column default may call NEXTVAL on one (MariaDB).
     for name in [name for name, kind in tables if kind == "SEQUENCE"]:
-        yield from _sequence_statements(connection, golden, name)
+        yield from _sequence_statements(connection, source, name)
     base_tables = [name for name, kind in tables if kind == "BASE TABLE"]
     for table in base_tables:
-        yield connection.exec_driver_sql(f"SHOW CREATE TABLE {source}.{quote(table)}").first()[1]
+        yield connection.exec_driver_sql(f"SHOW CREATE TABLE {source}.{quote(connection, table)}").first()[1]
     for table in base_tables:
+        target = quote(connection, table)
         # Tables without rows cost nothing to copy if we skip them.
-        if connection.exec_driver_sql(f"SELECT 1 FROM {source}.{quote(table)} LIMIT 1").first():
-            columns = ", ".join(quote(c) for c in _stored_columns(connection, golden, table))
-            yield f"INSERT INTO {quote(table)} ({columns}) SELECT {columns} FROM {source}.{quote(table)}"
+        if connection.exec_driver_sql(f"SELECT 1 FROM {source}.{target} LIMIT 1").first():
+            columns = ", ".join(quote(connection, c) for c in _stored_columns(connection, golden, table))
+            yield f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source}.{target}"
     # Routines before views: a view may call a stored function.
     for name, kind in connection.exec_driver_sql(
         "SELECT routine_name, routine_type FROM information_schema.ROUTINES "
         "WHERE routine_schema = %s ORDER BY routine_type, routine_name", (golden,)
     ):
-        row = connection.exec_driver_sql(f"SHOW CREATE {kind} {source}.{quote(name)}").first()
-        yield _unqualify(row[2], golden)
-    yield from _views_in_dependency_order(connection, golden, [n for n, k in tables if k == "VIEW"])
+        row = connection.exec_driver_sql(f"SHOW CREATE {kind} {source}.{quote(connection, name)}").first()
+        yield _unqualify(row[2], source)
+    yield from _views_in_dependency_order(connection, source, [n for n, k in tables if k == "VIEW"])
     for (trigger,) in connection.exec_driver_sql(
         "SELECT trigger_name FROM information_schema.TRIGGERS WHERE trigger_schema = %s "
         "ORDER BY action_order", (golden,)
     ):
-        row = connection.exec_driver_sql(f"SHOW CREATE TRIGGER {source}.{quote(trigger)}").first()
-        yield _unqualify(row[2], golden)
+        row = connection.exec_driver_sql(f"SHOW CREATE TRIGGER {source}.{quote(connection, trigger)}").first()
+        yield _unqualify(row[2], source)
 
 
-def _sequence_statements(connection, golden, name):
-    source = f"{quote(golden)}.{quote(name)}"
-    yield connection.exec_driver_sql(f"SHOW CREATE SEQUENCE {source}").first()[1]
+def _sequence_statements(connection, source, name):
+    sequence = quote(connection, name)
+    yield connection.exec_driver_sql(f"SHOW CREATE SEQUENCE {source}.{sequence}").first()[1]
     # Continue where the golden stands, so a clone never reissues a used value.
-    following = connection.exec_driver_sql(f"SELECT next_not_cached_value FROM {source}").scalar()
-    yield f"SELECT SETVAL({quote(name)}, {int(following) - 1})"
+    following = connection.exec_driver_sql(f"SELECT next_not_cached_value FROM {source}.{sequence}").scalar()
+    yield f"SELECT SETVAL({sequence}, {int(following) - 1})"
 
 
 def _stored_columns(connection, schema, table):
@@ -57,26 +60,20 @@ def _stored_columns(connection, schema, table):
     ).scalars().all()
 
 
-def _views_in_dependency_order(connection, golden, views):
+def _views_in_dependency_order(connection, source, views):
     definitions = {}
     for view in views:
-        row = connection.exec_driver_sql(f"SHOW CREATE VIEW {quote(golden)}.{quote(view)}").first()
-        definitions[view] = _unqualify(row[1], golden)
+        row = connection.exec_driver_sql(f"SHOW CREATE VIEW {source}.{quote(connection, view)}").first()
+        definitions[view] = _unqualify(row[1], source)
     done = []
     while definitions:
         ready = [v for v, sql in definitions.items()
-                 if not any(quote(other) in sql for other in definitions if other != v)]
+                 if not any(quote(connection, other) in sql for other in definitions if other != v)]
         for view in ready or list(definitions):
             done.append(definitions.pop(view))
     return done
 
 
-def _unqualify(sql, schema):
-    # Views and triggers name their own schema; the copy must name the clone.
-    return sql.replace(f"{quote(schema)}.", "")
-
-
-def quote(identifier):
-    """Quote an identifier for MySQL."""
-    return "`" + identifier.replace("`", "``") + "`"
-
+def _unqualify(sql, source):
+    # Views and triggers name their own schema (``source``, quoted); the copy must name the clone.
+    return sql.replace(f"{source}.", "")

@@ -4,17 +4,20 @@ import contextlib
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import (
-    BuildTarget, GoldenListing, GoldenRecord, KeptClone, creator, creator_is_gone, owner_is_gone,
+from sqlalchemy.exc import DBAPIError
+
+from dbtestkit.backends.postgresql_catalog import (
+    Ours, database_row, databases_of_ours, foreign_reason, lock_key,
 )
+from dbtestkit.backends.processes import creator
+from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.intents import IntentJournal
 from dbtestkit.backends.server import (
-    PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker,
-    server_suffix, ServerBackend,
+    PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker, quote,
+    run_on_dbapi, server_suffix, ServerBackend,
 )
-from dbtestkit.clone import Clone
+from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
-from dbtestkit.progress import report
 
 START_HINT = "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start)"
 # A template cannot be copied while anyone is connected to it; a clone that
@@ -28,10 +31,35 @@ class Backend(ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"
+    # Raw catalog fields rather than pg_get_*def(): half the cost, and OIDs
+    # that differ where reflection would not only cost a reflection.
+    schema_digests_exact = True
+    schema_digest_sql = (
+        "SELECT 'table', c.relname, md5(concat_ws('|', "
+        "(SELECT string_agg(concat_ws(' ', a.attname, a.atttypid, a.atttypmod, a.attcollation, "
+        "a.attnotnull, a.attidentity, a.attgenerated, d.adbin), ',' ORDER BY a.attnum) "
+        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
+        "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
+        "(SELECT string_agg(concat_ws(' ', co.conname, co.contype, co.conkey, co.confrelid, co.confkey, "
+        "co.confupdtype, co.confdeltype, co.confmatchtype, co.condeferrable, co.condeferred, co.conbin), "
+        "',' ORDER BY co.conname) FROM pg_constraint co WHERE co.conrelid = c.oid), "
+        "(SELECT string_agg(concat_ws(' ', ic.relname, i.indkey, i.indisunique, i.indexprs, i.indpred, "
+        "i.indclass, i.indoption, i.indcollation), ',' ORDER BY ic.relname) "
+        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid))) "
+        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relkind IN ('r', 'p') "
+        "UNION ALL SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'm' THEN 'materialized view' "
+        "ELSE 'view' END, c.relname, CASE c.relkind WHEN 'S' THEN '' ELSE pg_get_viewdef(c.oid) END "
+        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+        "AND c.relkind IN ('v', 'm', 'S') "
+        "UNION ALL SELECT 'enum type', t.typname, "
+        "'(' || string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) || ')' "
+        "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
+        "WHERE t.typnamespace = current_schema()::regnamespace GROUP BY t.typname"
+    )
 
     def __init__(self, url, cache_dir):
-        self.url = url
-        self.admin = AdminConnection(url, "PostgreSQL", START_HINT, usual_database="postgres")
+        super().__init__(url, AdminConnection(url, "PostgreSQL", START_HINT, usual_database="postgres"))
         self._server_version = None
         server = f"postgresql://{url.host or ''}:{url.port or ''}"
         self.intents = IntentJournal(Path(cache_dir) / "intents", server, url.username)
@@ -57,12 +85,12 @@ class Backend(ServerBackend):
     # -- golden -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def build_lock(self, fingerprint):
-        """Hold the advisory lock under which one golden is built, on any machine."""
+    def _hold_build_lock(self, fingerprint, waiting):
+        """Hold the advisory lock of ``fingerprint``, on any machine."""
         key = lock_key(fingerprint)
         with self.admin.connect() as connection:
             if not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar():
-                report(f"waiting for another process to build golden {fingerprint[:12]}")
+                waiting()
                 connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
             try:
                 yield
@@ -76,7 +104,7 @@ class Backend(ServerBackend):
             return None
         marker = parse_marker(row.comment)
         if not row.ours or marker is None or marker.get("kind") != "golden":
-            return GoldenRecord(problem=self._foreign(row), foreign=True)
+            return GoldenRecord(problem=foreign_reason(row), foreign=True)
         record = GoldenRecord.from_rows(marker.get("record", {}).items())
         # The heads were checked inside the golden before it was published,
         # and connections to it are disallowed since, so they cannot drift.
@@ -85,22 +113,9 @@ class Backend(ServerBackend):
             record.problem = "it was not published completely (not a closed template)"
         return record
 
-    def _foreign(self, row):
-        return (
-            f"database {row.datname} belongs to role {row.owner} or lacks dbtestkit's marker; "
-            "dbtestkit never uses or drops databases it did not create. Drop it yourself or "
-            "connect as the role that made it"
-        )
-
     def _database_row(self, name):
         with self.admin.connect() as connection:
-            return connection.exec_driver_sql(
-                "SELECT d.datname, d.datistemplate, d.datallowconn, "
-                "pg_get_userbyid(d.datdba) AS owner, pg_get_userbyid(d.datdba) = current_user AS ours, "
-                "shobj_description(d.oid, 'pg_database') AS comment "
-                "FROM pg_database d WHERE d.datname = %(name)s",
-                {"name": name},
-            ).first()
+            return database_row(connection, name)
 
     def start_build(self, fingerprint):
         """Create the temporary database a golden is built in."""
@@ -112,7 +127,7 @@ class Backend(ServerBackend):
         """Store the golden's record in its marker (written before it is published)."""
         name = connection.exec_driver_sql("SELECT current_database()").scalar()
         text = marker_text("golden", record=dict(record.as_rows()))
-        connection.exec_driver_sql(f"COMMENT ON DATABASE {quote(name)} IS {literal(text)}")
+        connection.exec_driver_sql(f"COMMENT ON DATABASE {quote(connection, name)} IS {literal(text)}")
 
     def publish(self, build, fingerprint):
         """Close the build to connections, make it a template, and rename it into place."""
@@ -120,10 +135,12 @@ class Backend(ServerBackend):
         with self.admin.connect() as connection:
             self._terminate(connection, build.name)
             connection.exec_driver_sql(
-                f"ALTER DATABASE {quote(build.name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
+                f"ALTER DATABASE {quote(connection, build.name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"
             )
             self._terminate(connection, build.name)
-            connection.exec_driver_sql(f"ALTER DATABASE {quote(build.name)} RENAME TO {quote(golden)}")
+            connection.exec_driver_sql(
+                f"ALTER DATABASE {quote(connection, build.name)} RENAME TO {quote(connection, golden)}"
+            )
 
     def abandon(self, build):
         """Drop a build that did not finish."""
@@ -182,12 +199,10 @@ class Backend(ServerBackend):
 
     # -- clones -------------------------------------------------------------
 
-    def clone(self, fingerprint, kind):
+    def _copy_golden(self, fingerprint, name, storage):
         """Create a new database from the golden template."""
-        self.reap_once()
-        name = database_name("clone", fingerprint[:12], server_suffix())
         self._create(name, "clone", fingerprint, template=self.golden_name(fingerprint))
-        return Clone(self, self.url_of(name), name)
+        return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
 
     def before_savepoint_rollback(self, connection):
         """Check deferred constraints now, so a test cannot pass with data that fails at commit."""
@@ -195,11 +210,12 @@ class Backend(ServerBackend):
 
     def limit_lock_wait(self, dbapi_connection):
         """Set this session's ``lock_timeout`` to the short wait of savepoint mode's other connections."""
-        _run_and_commit(dbapi_connection, f"SET lock_timeout = {int(self.other_connections_lock_wait * 1000)}")
+        run_on_dbapi(dbapi_connection, f"SET lock_timeout = {int(self.other_connections_lock_wait * 1000)}",
+                     commit=True)
 
     def restore_lock_wait(self, dbapi_connection):
         """Give this session the server's (or role's, database's) own ``lock_timeout`` again."""
-        _run_and_commit(dbapi_connection, "SET lock_timeout = DEFAULT")
+        run_on_dbapi(dbapi_connection, "SET lock_timeout = DEFAULT", commit=True)
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is SQLSTATE 55P03, lock_not_available."""
@@ -221,8 +237,10 @@ class Backend(ServerBackend):
         name = self.kept_name(fingerprint or clone.name[len(f"{PREFIX}_clone_"):])
         with self.admin.connect() as connection:
             self._terminate(connection, clone.name)
-            connection.exec_driver_sql(f"COMMENT ON DATABASE {quote(clone.name)} IS {literal(marker)}")
-            connection.exec_driver_sql(f"ALTER DATABASE {quote(clone.name)} RENAME TO {quote(name)}")
+            connection.exec_driver_sql(f"COMMENT ON DATABASE {quote(connection, clone.name)} IS {literal(marker)}")
+            connection.exec_driver_sql(
+                f"ALTER DATABASE {quote(connection, clone.name)} RENAME TO {quote(connection, name)}"
+            )
         return self.url.set(database=name).render_as_string(hide_password=True)
 
     def list_kept(self):
@@ -278,50 +296,39 @@ class Backend(ServerBackend):
 
     # -- helpers --------------------------------------------------------------
 
-    def _create(self, name, kind, fingerprint, template=None):
-        from sqlalchemy.exc import DBAPIError
+    def _record_intent(self, connection, name, kind, fingerprint):
+        """Write an intent file: a database of ours without its COMMENT is proven ours by it."""
+        self.intents.record(name, kind, fingerprint)
 
-        statement = f"CREATE DATABASE {quote(name)}"
+    def _create_database(self, connection, name, template):
+        """CREATE DATABASE, retried while the template is briefly in use."""
+        statement = f"CREATE DATABASE {quote(connection, name)}"
         if template:
-            statement += f" TEMPLATE {quote(template)}"
+            statement += f" TEMPLATE {quote(connection, template)}"
             if self.strategy and self.server_version >= 150000:
                 statement += f" STRATEGY {self.strategy}"
-        marker = marker_text(kind, fingerprint=fingerprint, **creator())
         deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
-        # Written first: if this process dies between the CREATE and its
-        # COMMENT, the database is still provably ours (and its creator dead).
-        self.intents.record(name, kind, fingerprint)
-        with self.admin.connect() as connection:
-            while True:
-                try:
-                    connection.exec_driver_sql(statement)
-                    break
-                except DBAPIError as error:
-                    busy = "is being accessed by other users" in str(error.orig)
-                    if not busy or time.monotonic() > deadline:
-                        self.intents.forget(name)
-                        raise DbtestkitError(
-                            f"Cannot create database {name} on {self.describe()}: {error.orig}"
-                        ) from error
-                    time.sleep(0.05)
-            connection.exec_driver_sql(f"COMMENT ON DATABASE {quote(name)} IS {literal(marker)}")
+        while True:
+            try:
+                connection.exec_driver_sql(statement)
+                return
+            except DBAPIError as error:
+                if "is being accessed by other users" not in str(error.orig) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def _forget_intent(self, connection, name):
+        """Remove the intent file of a CREATE that failed."""
+        self.intents.forget(name)
+
+    def _mark(self, connection, name, kind, fingerprint):
+        """Set the marker COMMENT, then forget the intent it replaces."""
+        marker = marker_text(kind, fingerprint=fingerprint, **creator())
+        connection.exec_driver_sql(f"COMMENT ON DATABASE {quote(connection, name)} IS {literal(marker)}")
         self.intents.forget(name)
 
     def _ours(self, connection):
-        """Return the databases of ours: owned by this role, and marked or announced by an intent."""
-        rows = connection.exec_driver_sql(
-            "SELECT d.datname, d.datistemplate, d.datallowconn, "
-            "shobj_description(d.oid, 'pg_database') FROM pg_database d "
-            "WHERE d.datname LIKE %(pattern)s AND d.datdba = "
-            "(SELECT oid FROM pg_roles WHERE rolname = current_user) ORDER BY d.datname",
-            {"pattern": f"{PREFIX}\\_%"},
-        ).all()
-        found = []
-        for name, template, allows_connections, comment in rows:
-            fields = parse_marker(comment) or self.intents.get(name)
-            if fields is not None:
-                found.append(Ours(name, fields, template, allows_connections))
-        return found
+        return databases_of_ours(connection, self.intents)
 
     def _drop_if_ours(self, name, kinds=None):
         row = self._database_row(name)
@@ -330,7 +337,7 @@ class Backend(ServerBackend):
             return
         fields = parse_marker(row.comment) or self.intents.get(name)
         if not row.ours or fields is None:
-            raise DbtestkitError(f"Refusing to drop {self._foreign(row)}.")
+            raise DbtestkitError(f"Refusing to drop {foreign_reason(row)}.")
         ours = Ours(name, fields, row.datistemplate, row.datallowconn)
         if kinds is not None and ours.kind not in kinds:
             raise DbtestkitError(
@@ -343,8 +350,8 @@ class Backend(ServerBackend):
 
     def _drop(self, connection, name, template=True):
         if template:
-            connection.exec_driver_sql(f"ALTER DATABASE {quote(name)} WITH IS_TEMPLATE false")
-        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(name)} WITH (FORCE)")
+            connection.exec_driver_sql(f"ALTER DATABASE {quote(connection, name)} WITH IS_TEMPLATE false")
+        connection.exec_driver_sql(f"DROP DATABASE IF EXISTS {quote(connection, name)} WITH (FORCE)")
 
     def _terminate(self, connection, name):
         connection.exec_driver_sql(
@@ -352,57 +359,6 @@ class Backend(ServerBackend):
             "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
             {"name": name},
         )
-
-
-def _run_and_commit(dbapi_connection, statement):
-    # Committed at once: a SET inside a transaction that rolls back is undone.
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(statement)
-    finally:
-        cursor.close()
-    dbapi_connection.commit()
-
-
-class Ours:
-    """A database this role owns and dbtestkit provably made (by its marker or intent record)."""
-
-    def __init__(self, name, fields, template, allows_connections):
-        self.name = name
-        self.fields = fields
-        self.template = template
-        self.broken = not template or allows_connections
-        kind = fields.get("kind")
-        if name.startswith(f"{PREFIX}_build_"):
-            # Even when its marker already says golden: it was never renamed into place.
-            kind = "build"
-        elif name.startswith(f"{PREFIX}_kept_") and kind == "clone":
-            kind = "kept"  # kept by an older dbtestkit, which renamed clones without re-marking them
-        elif name.startswith(f"{PREFIX}_golden_") != (kind == "golden"):
-            kind = None
-        self.kind = kind
-        self.fingerprint = name.split("_")[2] if kind in ("build", "golden") else fields.get(
-            "fingerprint", "")
-
-    @property
-    def creator_gone(self):
-        """Whether the process that made it is dead (older markers hold no pid: judged by the name)."""
-        if "pid" in self.fields:
-            return creator_is_gone(self.fields)
-        return owner_is_gone(self.name)
-
-
-def lock_key(fingerprint):
-    """Return the advisory-lock key of a fingerprint: its first 15 hex digits (fits a bigint)."""
-    try:
-        return int(fingerprint[:15], 16)
-    except ValueError:
-        return 0
-
-
-def quote(identifier):
-    """Quote an identifier for PostgreSQL."""
-    return '"' + identifier.replace('"', '""') + '"'
 
 
 def literal(text):

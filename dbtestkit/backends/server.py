@@ -1,16 +1,21 @@
-"""What the server backends (PostgreSQL, MySQL) share: the admin connection and the marker."""
+"""What the server backends (PostgreSQL, MySQL) share: the admin connection, names, markers, the create frame."""
 
+import abc
 import datetime
 import json
 import re
 import secrets
 import time
-
 from typing import NamedTuple
 
-from dbtestkit.backends.base import BackendBase, unique_suffix
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from dbtestkit.backends.base import BackendBase
+from dbtestkit.backends.processes import unique_suffix
 from dbtestkit.config import mask_url
-from dbtestkit.exceptions import BackendUnavailable
+from dbtestkit.exceptions import BackendUnavailable, DbtestkitError
 
 MARKER_PREFIX = "dbtestkit:"
 PREFIX = "dbtk"
@@ -69,15 +74,11 @@ class AdminConnection:
     def engine(self):
         """The autocommit engine on the user's URL (it never writes to that database)."""
         if self._engine is None:
-            from sqlalchemy import create_engine
-
             self._engine = create_engine(self.url, isolation_level="AUTOCOMMIT", pool_size=2)
         return self._engine
 
     def connect(self):
         """Connect, turning a refused or failed login into a BackendUnavailable with advice."""
-        from sqlalchemy.exc import DBAPIError
-
         try:
             return self.engine.connect()
         except DBAPIError as error:
@@ -107,13 +108,21 @@ class AdminConnection:
 
 
 class ServerBackend(BackendBase):
-    """What PostgreSQL and MySQL share: naming, URLs, leftovers. Subclasses do the SQL."""
+    """What PostgreSQL and MySQL share: naming, URLs, creating and dropping, leftovers. Subclasses do the SQL."""
 
     # Any process that can reach the server can open a clone.
     clone_storage_of = {"in_process": "database", "shared": "database"}
     # A clone is a CREATE DATABASE (tens to hundreds of milliseconds): worth
     # preparing ahead in the background.
     pooled = True
+
+    def __init__(self, url, admin):
+        super().__init__(url)
+        self.admin = admin
+
+    def dispose(self):
+        """Close the pooled admin connections."""
+        self.admin.dispose()
 
     @property
     def url_origin(self):
@@ -140,10 +149,50 @@ class ServerBackend(BackendBase):
         """Return the URL of the golden (read it; never write it)."""
         return self.url_of(self.golden_name(fingerprint))
 
+    def _clone_name(self, fingerprint):
+        """Return ``dbtk_clone_<fingerprint>_<host>_<pid>_<n>_<random>``."""
+        return database_name("clone", fingerprint[:12], server_suffix())
+
     def kept_name(self, fingerprint):
         """Return a new, unique name for a kept clone of ``fingerprint``: time and random."""
         return database_name("kept", fingerprint[:12],
                              f"{time.strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}")
+
+    # -- creating a database of ours: the frame and its hooks -----------------
+
+    def _create(self, name, kind, fingerprint, template=None):
+        """Create database ``name`` (a ``kind`` of ``fingerprint``), provably ours from before it exists.
+
+        The intent is recorded before the CREATE and the marker set after it,
+        so a process killed at any moment leaves a database reap knows as ours.
+        """
+        with self.admin.connect() as connection:
+            self._record_intent(connection, name, kind, fingerprint)
+            try:
+                self._create_database(connection, name, template)
+            except DBAPIError as error:
+                self._forget_intent(connection, name)
+                raise DbtestkitError(
+                    f"Cannot create database {name} on {self.describe()}: {error.orig}"
+                ) from error
+            self._mark(connection, name, kind, fingerprint)
+
+    @abc.abstractmethod
+    def _record_intent(self, connection, name, kind, fingerprint):
+        """Record, before the CREATE, that this process is about to create database ``name``."""
+
+    @abc.abstractmethod
+    def _create_database(self, connection, name, template):
+        """Run the CREATE DATABASE of ``name`` (from ``template``, where the server copies one)."""
+
+    @abc.abstractmethod
+    def _forget_intent(self, connection, name):
+        """Withdraw the intent of a CREATE that failed."""
+
+    def _mark(self, connection, name, kind, fingerprint):
+        """Mark the new database as ours, where the intent alone is not the record."""
+
+    # -- dropping a database of ours ------------------------------------------
 
     def drop_clone(self, clone):
         """Drop a clone, ending connections a test left open."""
@@ -156,9 +205,13 @@ class ServerBackend(BackendBase):
 
     def delete_kept(self, kept):
         """Drop a kept clone ``list_kept`` reported (only ours: same rules as every drop)."""
-        from sqlalchemy.engine import make_url
-
         self._drop_if_ours(make_url(kept.location).database, kinds=("kept",))
+
+    @abc.abstractmethod
+    def _drop_if_ours(self, name, kinds=None):
+        """Drop database ``name`` if it is provably ours (and one of ``kinds``); refuse anyone else's."""
+
+    # -- leftovers ------------------------------------------------------------
 
     def leftover_clones(self):
         """Return the names of everything ``reap`` would remove (clones, builds, records)."""
@@ -171,6 +224,14 @@ class ServerBackend(BackendBase):
             if self._remove_leftover(leftover):
                 reaped.append(leftover.name)
         return reaped
+
+    @abc.abstractmethod
+    def leftovers(self):
+        """Return the ``Leftover`` databases and records of ours that ``reap`` removes."""
+
+    @abc.abstractmethod
+    def _remove_leftover(self, leftover):
+        """Remove one leftover, deciding again under its lock; return whether it was removed."""
 
 
 class Leftover(NamedTuple):
@@ -189,6 +250,22 @@ def foreign_message(name, owner):
         "databases it cannot prove it created. If it is a leftover of yours, drop it yourself; "
         "otherwise connect as the user that made it"
     )
+
+
+def quote(connection, identifier):
+    """Quote ``identifier`` the way the dialect of ``connection`` does (always, whatever the name)."""
+    return connection.dialect.identifier_preparer.quote_identifier(identifier)
+
+
+def run_on_dbapi(dbapi_connection, statement, commit=False):
+    """Run one statement on a raw DBAPI connection (``commit``: at once, so no rollback undoes it)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
+    if commit:
+        dbapi_connection.commit()
 
 
 def epoch_of(iso_time):

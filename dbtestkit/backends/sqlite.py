@@ -8,18 +8,19 @@ import sqlite3
 import time
 from pathlib import Path
 
-from dbtestkit.backends.base import (
-    BackendBase, BuildTarget, GoldenListing, GoldenRecord, KeptClone, owner_is_gone, unique_suffix,
-)
+from sqlalchemy import event
+
+from dbtestkit.backends.base import BackendBase
+from dbtestkit.backends.clone import Clone
+from dbtestkit.backends.processes import owner_is_gone, unique_suffix
+from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
-    FILE_MODE, Sidecar, Unsafe, check_private, publish_golden, read_sidecar, signature, vouch,
+    FILE_MODE, Sidecar, Unsafe, check_private, owned, publish_golden, read_sidecar, signature,
+    unlink, unlink_database, vouch,
 )
-from dbtestkit.clone import Clone
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
-from dbtestkit.progress import report
 
-SIDE_FILES = ("-journal", "-wal", "-shm")
 OUTER_BUSY_TIMEOUT_MS = 100
 
 
@@ -32,9 +33,18 @@ class Backend(BackendBase):
     # process; file clones are for URLs shared with other processes.
     clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
+    # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
+    schema_digest_sql = (
+        "SELECT 'table', tbl_name, group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), ';') "
+        "FROM (SELECT * FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
+        "AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN "
+        "(SELECT name FROM sqlite_master WHERE type = 'view') ORDER BY tbl_name, type, name) "
+        "GROUP BY tbl_name "
+        "UNION ALL SELECT 'view', name, sql FROM sqlite_master WHERE type = 'view'"
+    )
 
     def __init__(self, url, cache_dir):
-        self.url = url
+        super().__init__(url)
         self.directory = private_directory(Path(cache_dir) / "sqlite")
         self.clone_directory = self.directory / "clones"
         self.kept_directory = self.directory / "kept"
@@ -63,8 +73,8 @@ class Backend(BackendBase):
         return f"sqlite:///{self.golden_path(fingerprint)}"
 
     @contextlib.contextmanager
-    def build_lock(self, fingerprint):
-        """Hold the cross-process lock under which one golden is built."""
+    def _hold_build_lock(self, fingerprint, waiting):
+        """Hold the file lock beside the golden."""
         # Imported here: a warm start (golden already built) never locks.
         from filelock import FileLock, Timeout
 
@@ -72,7 +82,7 @@ class Backend(BackendBase):
         try:
             lock.acquire(timeout=1)
         except Timeout:
-            report(f"waiting for another process to build golden {fingerprint[:12]}")
+            waiting()
             lock.acquire()
         try:
             yield
@@ -116,8 +126,8 @@ class Backend(BackendBase):
 
     def _restamp_sidecar(self, fingerprint):
         for path in self.directory.glob(f"restamp-{fingerprint[:16]}-*"):
-            if owner_is_gone(path.name) and _owned(path):
-                _unlink(path)  # left by a process killed while restamping
+            if owner_is_gone(path.name) and owned(path):
+                unlink(path)  # left by a process killed while restamping
         try:
             return Sidecar(self.directory / f"restamp-{fingerprint[:16]}-{unique_suffix()}.json")
         except OSError:
@@ -156,14 +166,14 @@ class Backend(BackendBase):
 
     def abandon(self, build):
         """Delete a build that did not finish."""
-        _unlink_database(build.location)
-        _unlink(self.directory / f"{build.name}.json")
+        unlink_database(build.location)
+        unlink(self.directory / f"{build.name}.json")
 
     def discard_golden(self, fingerprint):
         """Delete a golden that failed verification: its record first, so a kill leaves nothing trusted."""
         self._vouched.pop(fingerprint, None)
-        _unlink(self.record_path(fingerprint))
-        _unlink_database(self.golden_path(fingerprint))
+        unlink(self.record_path(fingerprint))
+        unlink_database(self.golden_path(fingerprint))
 
     def remove_stale_builds(self, fingerprint):
         """Delete builds left by killed processes (call under ``fingerprint``'s build lock).
@@ -174,8 +184,8 @@ class Backend(BackendBase):
         """
         for path in [*self.directory.glob("build-*"), *self.directory.glob("restamp-*")]:
             ours_now = path.name.startswith(f"build-{fingerprint[:16]}-")
-            if (ours_now or owner_is_gone(path.name)) and _owned(path):
-                _unlink(path)
+            if (ours_now or owner_is_gone(path.name)) and owned(path):
+                unlink(path)
 
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
@@ -186,7 +196,7 @@ class Backend(BackendBase):
     def list_goldens(self):
         """Yield a ``GoldenListing`` for every published golden of ours."""
         for path in sorted(self.directory.glob("golden-*.sqlite")):
-            if not _owned(path):
+            if not owned(path):
                 continue
             fingerprint = path.stem[len("golden-"):]
             info = path.lstat()
@@ -207,18 +217,24 @@ class Backend(BackendBase):
 
     # -- clones -------------------------------------------------------------
 
-    def clone(self, fingerprint, kind):
-        """Copy the golden into a new clone of ``kind`` (``memory`` or ``file``)."""
+    def _survives_crash(self, storage):
+        """Only file clones do: a memory clone goes with its process."""
+        return storage != "memory"
+
+    def _clone_name(self, fingerprint):
+        """Return ``clone-<fingerprint>-<host>-<pid>-<n>-<random>``."""
+        return f"clone-{fingerprint[:12]}-{unique_suffix()}"
+
+    def _copy_golden(self, fingerprint, name, storage):
+        """Back the golden up into memory (``memory``), or copy its file into ``clones/`` (``file``)."""
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
-        name = f"clone-{fingerprint[:12]}-{unique_suffix()}"
-        if kind == "memory":
+        if storage == "memory":
             uri = f"file:/dbtestkit-{name}?vfs=memdb"
             keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
             _backup(golden, keeper)
             return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
-        self.reap_once()
         if not self._clone_directory_checked:
             private_directory(self.clone_directory)
             self._clone_directory_checked = True
@@ -229,8 +245,6 @@ class Backend(BackendBase):
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
-        from sqlalchemy import event
-
         # pysqlite defers BEGIN until the first DML, which breaks savepoints
         # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
         # with it, every read holds a lock until commit, which clone-per-test
@@ -261,9 +275,9 @@ class Backend(BackendBase):
     def drop_clone(self, clone):
         """Delete a clone's storage."""
         if clone.location is not None:
-            _unlink_database(clone.location)
-        elif clone._keeper is not None:
-            clone._keeper.close()
+            unlink_database(clone.location)
+        elif clone.keeper is not None:
+            clone.keeper.close()
 
     def keep_clone(self, clone, label):
         """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
@@ -281,10 +295,10 @@ class Backend(BackendBase):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
             target = sqlite3.connect(path)
             try:
-                clone._keeper.backup(target)
+                clone.keeper.backup(target)
             finally:
                 target.close()
-                clone._keeper.close()
+                clone.keeper.close()
         # Written after the file: a kill in between leaves a kept file with an unknown test id.
         sidecar = Sidecar(kept / f"{stem}.json.partial")
         try:
@@ -299,7 +313,7 @@ class Backend(BackendBase):
             return
         kept = private_directory(self.kept_directory)
         for path in sorted(kept.glob("*.sqlite")):
-            if not _owned(path):
+            if not owned(path):
                 continue
             fields = self._sidecar_fields(path.with_suffix(".json"))
             kept_at = fields.get("kept_at")
@@ -315,11 +329,11 @@ class Backend(BackendBase):
             raise DbtestkitError(
                 f"{path} is not a clone kept in {self.kept_directory}; dbtestkit deletes only its own."
             )
-        if not _owned(path):
+        if not owned(path):
             raise DbtestkitError(f"Refusing to delete {path}: it belongs to another user.")
-        _unlink(path.with_suffix(".json"))
-        _unlink(path.with_suffix(".json.partial"))
-        _unlink_database(path)
+        unlink(path.with_suffix(".json"))
+        unlink(path.with_suffix(".json.partial"))
+        unlink_database(path)
 
     def leftover_clones(self):
         """Return the file clones, and the half-kept clones, whose owning process is gone.
@@ -334,7 +348,7 @@ class Backend(BackendBase):
         if self.kept_directory.is_dir():
             for path in sorted(self.kept_directory.iterdir()):
                 unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
-                if (unrecorded or path.name.endswith(".json.partial")) and _owned(path) \
+                if (unrecorded or path.name.endswith(".json.partial")) and owned(path) \
                         and owner_is_gone(path.name):
                     found.append(path)
         return found
@@ -343,7 +357,7 @@ class Backend(BackendBase):
         """Delete leftover clones of dead processes; return their names."""
         reaped = self.leftover_clones()
         for path in reaped:
-            _unlink_database(path)
+            unlink_database(path)
         return [p.name for p in reaped]
 
 
@@ -353,25 +367,6 @@ def _backup(golden, target):
         source.backup(target)
     finally:
         source.close()
-
-
-def _unlink_database(path):
-    for suffix in ("", *SIDE_FILES):
-        _unlink(f"{path}{suffix}")
-
-
-def _unlink(path):
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-
-
-def _owned(path):
-    """Tell whether ``path`` (not followed if a link) exists and belongs to this user."""
-    try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        return False
-    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
 def _split_statements(sql):

@@ -1,4 +1,4 @@
-"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars.
+"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion.
 
 A golden file is trusted only with its sidecar record beside it, and only
 while the file is exactly what the record vouches for: a SHA-256 of its
@@ -19,6 +19,8 @@ import stat
 import time
 
 FILE_MODE = 0o600
+# What SQLite may keep beside a database file while it is open.
+SIDE_FILES = ("-journal", "-wal", "-shm")
 CHECKSUM = "sha256"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 # Publishing waits at most this long for the filesystem clock to move past
@@ -209,3 +211,24 @@ def fsync_directory(directory):
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def owned(path):
+    """Tell whether ``path`` (not followed if a link) exists and belongs to this user."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+
+
+def unlink(path):
+    """Delete ``path`` if it exists."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+def unlink_database(path):
+    """Delete a database file and whatever SQLite kept beside it."""
+    for suffix in ("", *SIDE_FILES):
+        unlink(f"{path}{suffix}")

@@ -43,7 +43,7 @@ def preload():
     import sqlalchemy.dialects.sqlite.pysqlite  # noqa: F401
 
     import dbtestkit.database  # noqa: F401
-    import dbtestkit.migrations  # noqa: F401
+    import dbtestkit.migrations.driver  # noqa: F401
     for name in ("sqlite", "postgresql", "mysql"):
         __import__(f"dbtestkit.backends.{name}")
     for driver in ("psycopg", "pymysql"):

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 import dbtestkit
-from dbtestkit.backends.base import KeptClone
+from dbtestkit.backends.records import KeptClone
 from tests.backends import for_each_backend
 from tests.backends.sides import run_sql
 

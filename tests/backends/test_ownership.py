@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import dbtestkit
-from dbtestkit.backends.base import this_host
+from dbtestkit.backends.processes import this_host
 from tests.backends import for_each_backend
 from tests.backends.crash import Slot
 from tests.support import ENSURE_AND_READ, REPO

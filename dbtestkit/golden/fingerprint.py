@@ -6,6 +6,10 @@ import os
 import time
 from importlib import metadata as package_metadata
 
+import sqlalchemy
+
+from dbtestkit.version import __version__
+
 
 def compute_fingerprint(parts):
     """Return the sha256 hex digest of ``(label, bytes-or-str)`` parts, order-sensitive."""
@@ -21,10 +25,6 @@ def compute_fingerprint(parts):
 
 def library_versions():
     """Return fingerprint parts for the versions of the libraries that build goldens."""
-    import sqlalchemy
-
-    from dbtestkit import __version__
-
     return [
         ("dbtestkit", __version__),
         ("sqlalchemy", sqlalchemy.__version__),

@@ -1,15 +1,23 @@
-"""The Alembic glue: upgrade an injected connection to head, reporting each revision.
+"""The one module that drives Alembic: configure it, load a history, upgrade to head, walk step by step, read heads.
 
-Imported only when a golden must be built, so a warm start never imports Alembic.
+Alembic itself is imported inside each function, on first use: the golden's
+schema source imports this module on every start, and a warm start (the
+golden is already built) must not pay the tens of milliseconds Alembic costs.
 """
 
+import contextlib
+import gc
 import os
+import sys
 
-from dbtestkit.exceptions import MigrationError
+from dbtestkit.exceptions import MigrationError, describe_error
 
 
-def alembic_config(project, url, connection=None):
-    """Return a fresh Alembic ``Config`` for ``project`` aimed at ``url`` and ``connection``."""
+def alembic_config(project, url=None, connection=None):
+    """Return a fresh Alembic ``Config`` for ``project`` aimed at ``url`` and ``connection``.
+
+    Without ``url`` the config serves to read the revision scripts only.
+    """
     from alembic.config import Config
 
     config = Config(
@@ -22,7 +30,8 @@ def alembic_config(project, url, connection=None):
                 config.set_main_option(key, value.replace("%", "%%"))
     # Set both: many env.py files ignore the injected connection and build
     # their own engine from sqlalchemy.url.
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
     config.attributes["dbtestkit"] = True
@@ -100,6 +109,71 @@ def current_heads(connection, version_table, version_table_schema=None):
     return tuple(sorted(context.get_current_heads()))
 
 
+def walk(project, script, url, connection, migration_fn, sys_path=()):
+    """Run env.py once on ``connection``; Alembic asks ``migration_fn(heads, context)`` for its steps.
+
+    ``migration_fn`` returns an iterator of steps (``upgrade_step``,
+    ``downgrade_step``): Alembic applies each before it asks for the next, so
+    a caller may read the database between steps. ``sys_path`` is what
+    prepend_sys_path put first on sys.path when the history was loaded.
+    """
+    from alembic.runtime.environment import EnvironmentContext
+
+    config = alembic_config(project, url, connection)
+    with _collect_only_new_objects():
+        sys.path[:0] = sys_path
+        with EnvironmentContext(config, script, fn=migration_fn):
+            script.run_env()
+
+
+def upgrade_step(script, revision):
+    """Return the step that applies ``revision``'s upgrade, for a walk."""
+    from alembic.runtime.migration import MigrationStep
+
+    return MigrationStep.upgrade_from_script(script.revision_map, revision)
+
+
+def downgrade_step(script, revision):
+    """Return the step that applies ``revision``'s downgrade, for a walk."""
+    from alembic.runtime.migration import MigrationStep
+
+    return MigrationStep.downgrade_from_script(script.revision_map, revision)
+
+
+def compare_models(connection, opts, metadata):
+    """Return ``(differences, upgrade code)`` between ``metadata`` and the database (autogenerate).
+
+    ``opts`` are MigrationContext options (env.py's, with ``target_metadata``
+    and ``include_object``); the code is what ``alembic revision
+    --autogenerate`` would write, or None when nothing differs.
+    """
+    from alembic.autogenerate import compare_metadata, produce_migrations, render_python_code
+    from alembic.runtime.migration import MigrationContext
+
+    context = MigrationContext.configure(connection, opts=opts)
+    differences = compare_metadata(context, metadata)
+    if not differences:
+        return differences, None
+    return differences, render_python_code(produce_migrations(context, metadata).upgrade_ops)
+
+
+@contextlib.contextmanager
+def _collect_only_new_objects():
+    # A walk allocates hundreds of thousands of short-lived SQLAlchemy objects;
+    # each full collection they trigger would scan the whole heap (models,
+    # loaded revisions, the test suite): 10-15% of a long walk. Frozen
+    # objects are skipped by the collector until unfrozen; new garbage is
+    # still collected. A process that froze objects itself is left alone.
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def revision_label(revision):
     """Return the file name of a revision without ``.py``, as users know it."""
     if revision.path:
@@ -131,14 +205,6 @@ def _migration_failure(error, script, plan, applied, project):
         f"{env_py} or Alembic's setup failed {where}: {describe_error(error)}. "
         "Fix env.py; the half-built golden was discarded."
     )
-
-
-def describe_error(error):
-    """Return ``Type: message`` for an error raised by a migration, seed or env.py."""
-    if isinstance(error, SystemExit):
-        return (f"SystemExit: sys.exit({error.code!r}) was called, which would have ended the "
-                "test run; raise an exception instead")
-    return f"{type(error).__name__}: {error}"
 
 
 def revisions_in_order(script, project):
@@ -192,9 +258,3 @@ def _revision_file_of(error, project):
     if found is None and isinstance(error, SyntaxError) and error.filename:
         return os.path.realpath(error.filename), error.lineno, None
     return tuple(found) if found else None
-
-
-def expected_heads(project):
-    """Return the head revisions of ``project``'s history."""
-    config = alembic_config(project, "sqlite://")
-    return tuple(sorted(script_directory(config).get_heads()))

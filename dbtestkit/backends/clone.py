@@ -1,5 +1,6 @@
-"""The handle of one disposable copy of a golden database."""
+"""The handle of one disposable copy of a golden database, as a backend made it."""
 
+import atexit
 import weakref
 
 _live_clones = weakref.WeakSet()
@@ -14,17 +15,23 @@ class Clone:
         self.name = name
         self.location = location
         # The golden it was copied from, and the TestDatabase name (project)
-        # it was made for (set by TestDatabase.clone): recorded when it is kept.
+        # it was made for (set by the golden): recorded when it is kept.
         self.fingerprint = fingerprint
         self.project = None
-        # Something that must stay referenced for the copy to exist (the
-        # connection that holds an in-memory database open).
         self._keeper = keeper
         self._engine = None
         self.dropped = False
-        # Set by a ClonePool: hands the clone back to be dropped in the background.
+        # Set by hand_over(): who drops the clone instead of its backend.
         self.releaser = None
         _live_clones.add(self)
+
+    @property
+    def keeper(self):
+        """What must stay open for the copy to exist (an in-memory database's connection), or None.
+
+        Only the backend that made the clone uses it, to drop or keep the copy.
+        """
+        return self._keeper
 
     @property
     def engine(self):
@@ -32,6 +39,10 @@ class Clone:
         if self._engine is None:
             self._engine = self.backend.create_clone_engine(self)
         return self._engine
+
+    def hand_over(self, releaser):
+        """From now on let ``drop()`` hand this clone to ``releaser(clone)`` (a pool that drops it later)."""
+        self.releaser = releaser
 
     def drop(self):
         """Dispose of the engine and delete the copy; safe to call twice."""
@@ -66,6 +77,11 @@ class Clone:
         return f"<Clone {self.name} {state}>"
 
 
+def live_clones():
+    """Return this process's clones that nobody has dropped or kept yet (a pool's prepared ones too)."""
+    return [clone for clone in list(_live_clones) if not clone.dropped]
+
+
 def drop_live_clones():
     """Drop every clone of this process that nobody dropped (called at exit)."""
     for clone in list(_live_clones):
@@ -74,3 +90,6 @@ def drop_live_clones():
         except Exception:
             # At interpreter exit there is nobody left to tell; the next run reaps leftovers.
             pass
+
+
+atexit.register(drop_live_clones)

@@ -54,7 +54,7 @@ class ClonePool:
             # Preparing failed (the golden vanished, the server went away):
             # make one here so the caller sees the real error.
             return self._make_clone()
-        item.releaser = self.release
+        item.hand_over(self.release)
         return item
 
     def release(self, clone):

@@ -4,19 +4,22 @@ import datetime
 import time
 from dataclasses import dataclass
 
-from dbtestkit.backends.base import GoldenRecord
-from dbtestkit.exceptions import DbtestkitError, MigrationError
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from dbtestkit.backends.records import GoldenRecord
+from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
 from dbtestkit.process_state import preserved
-from dbtestkit.progress import report
-from dbtestkit.stats import verbose
+from dbtestkit.report import report, verbose
+from dbtestkit.version import __version__
 
 # Builds shorter than this stay silent; longer ones show where they are.
 QUIET_BUILD_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
-class Golden:
-    """A published golden database."""
+class PublishedGolden:
+    """A published golden database, as one ``ensure_golden`` found or built it."""
 
     fingerprint: str
     url: str
@@ -27,21 +30,21 @@ class Golden:
     waited: "float | None" = None
 
 
-def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, before=()):
+def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, before=()):
     """Return the golden for ``fingerprint``, building it first if no trusted one exists.
 
-    ``before`` steps run on the empty database ahead of the schema build;
-    ``seeds`` run after it.
+    ``source`` builds the schema (see sources.py); ``before`` steps run on
+    the empty database ahead of it, ``seeds`` after it.
     """
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
-        return Golden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
+        return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
     waiting = time.perf_counter()
     with backend.build_lock(fingerprint):
         # Another process may have published it while we waited for the lock.
         if _trusted(backend, fingerprint, discard=True):
             waited = time.perf_counter() - waiting
-            return Golden(fingerprint, backend.golden_url(fingerprint), False,
+            return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False,
                           time.perf_counter() - started, waited)
         backend.remove_stale_builds(fingerprint)
         progress = BuildProgress(fingerprint, label, always=progress)
@@ -50,13 +53,13 @@ def ensure_golden(backend, schema, seeds, fingerprint, label, progress=None, bef
             # env.py, migrations and seeds run in this process: a cold run must
             # leave it as a warm one (which runs none of them) would.
             with preserved():
-                _build(backend, build, schema, (before, seeds), fingerprint, progress, label)
+                _build(backend, build, source, (before, seeds), fingerprint, progress, label)
             backend.publish(build, fingerprint)
         except BaseException:
             backend.abandon(build)
             raise
         progress.finish()
-    return Golden(fingerprint, backend.golden_url(fingerprint), True, time.perf_counter() - started)
+    return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True, time.perf_counter() - started)
 
 
 def _trusted(backend, fingerprint, discard=False):
@@ -67,17 +70,14 @@ def _trusted(backend, fingerprint, discard=False):
     if problem is None:
         return True
     if record.foreign:
-        raise DbtestkitError(f"Golden {fingerprint[:12]} cannot be used: {problem}.")
+        raise GoldenMismatch(f"Golden {fingerprint[:12]} cannot be used: {problem}.")
     if discard:
         report(f"rebuilding golden {fingerprint[:12]}: {problem}")
         backend.discard_golden(fingerprint)
     return False
 
 
-def _build(backend, build, schema, steps, fingerprint, progress, label):
-    from sqlalchemy import create_engine
-    from sqlalchemy.pool import NullPool
-
+def _build(backend, build, source, steps, fingerprint, progress, label):
     # A plain engine, as `alembic upgrade` would use: migrations run exactly
     # as they do in production. The connection is handed over un-begun so an
     # env.py that opens its own connection does not wait on our lock.
@@ -89,12 +89,12 @@ def _build(backend, build, schema, steps, fingerprint, progress, label):
                 for step in before:
                     _run_step(step, connection, backend, "before_migrations step")
         with engine.connect() as connection:
-            result = schema.build(connection, build.url, progress.revision_applied)
+            result = source.build(connection, build.url, progress.revision_applied)
             if connection.in_transaction():
                 connection.commit()
         with engine.connect() as connection:
-            if result.version_table:
-                _check_at_head(connection, result, schema)
+            source.verify(connection, result)
+            if connection.in_transaction():
                 connection.rollback()
             with connection.begin():
                 for seed in seeds:
@@ -103,7 +103,7 @@ def _build(backend, build, schema, steps, fingerprint, progress, label):
                 fingerprint=fingerprint,
                 heads=result.heads,
                 version_table=result.version_table,
-                dbtestkit_version=_dbtestkit_version(),
+                dbtestkit_version=__version__,
                 built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 label=label,
             )
@@ -114,23 +114,7 @@ def _build(backend, build, schema, steps, fingerprint, progress, label):
         engine.dispose()
 
 
-def _check_at_head(connection, result, schema):
-    from dbtestkit.migrations import current_heads
-
-    actual = current_heads(connection, result.version_table, result.version_table_schema)
-    if actual != result.heads:
-        raise MigrationError(
-            f"After the upgrade the golden database is at {actual or 'no revision'}, not at head "
-            f"{result.heads}: env.py ({schema.project.script_location / 'env.py'}) migrated some "
-            "other database. Make env.py use config.attributes['connection'] when it is set, "
-            "or build its engine from config.get_main_option('sqlalchemy.url') instead of the "
-            "application's settings."
-        )
-
-
 def _run_step(step, connection, backend, kind):
-    from dbtestkit.migrations import describe_error
-
     try:
         step.run(connection, backend)
     except KeyboardInterrupt:
@@ -140,12 +124,6 @@ def _run_step(step, connection, backend, kind):
             f"{kind} {step.identity} failed while building the golden database: "
             f"{describe_error(error)}. Fix it; the half-built golden was discarded."
         ) from error
-
-
-def _dbtestkit_version():
-    from dbtestkit import __version__
-
-    return __version__
 
 
 class BuildProgress:

@@ -21,33 +21,12 @@ Where speed comes from:
   they reflect none until two snapshots disagree.
 """
 
-import contextlib
-import sys
-from dataclasses import dataclass
-
-from dbtestkit.check_databases import empty_database_for, unseeded
-from dbtestkit.exceptions import ConfigurationError, DbtestkitError, MigrationError
-from dbtestkit.migration_history import (
-    History, Migrator, collect_only_new_objects, failure, first_line,
-)
-from dbtestkit.process_state import preserved
-from dbtestkit.schema_diff import Rewalk, changed_tables, diff_snapshots
+from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.migrations.history import failure
+from dbtestkit.migrations.snapshots import Rewalk, changed_tables, diff_snapshots
 
 # pytest: do not print this module's source in a failed check's traceback; the message says it all.
 __tracebackhide__ = True
-
-
-@dataclass
-class CheckOptions:
-    """What a user can tell the checks: models, tables to ignore, the downgrade floor."""
-
-    metadata: object = None
-    ignore_tables: tuple = ()
-    include_object: object = None
-    minimum_downgrade_revision: "str | None" = None
-
-
-# -- the checks ---------------------------------------------------------------------------------
 
 
 def single_head_revision(runner):
@@ -94,8 +73,8 @@ def model_definitions_match_ddl(runner):
             )
         yield from ()
 
-    with runner.migrated_database(read_only=True) as database:
-        runner.walk(database, plan)
+    with runner.migrated_clone(read_only=True) as clone:
+        runner.walk(clone, plan)
 
 
 def up_down_consistency(runner):
@@ -113,8 +92,8 @@ def up_down_consistency(runner):
             yield from migrator.up(revision, again=True)
         migrator.expect_heads(history.heads)
 
-    with runner.migrated_database() as database:
-        runner.walk(database, plan)
+    with runner.migrated_clone() as clone:
+        runner.walk(clone, plan)
 
 
 def downgrade_leaves_no_trace(runner):
@@ -160,11 +139,11 @@ def downgrade_leaves_no_trace(runner):
                 )
 
     try:
-        with runner.empty_database() as database:
-            runner.walk(database, plan)
+        with runner.empty_clone() as clone:
+            runner.walk(clone, plan)
     except Rewalk:
-        with runner.empty_database() as database:
-            runner.walk(database, lambda migrator: plan(migrator, lazy=False))
+        with runner.empty_clone() as clone:
+            runner.walk(clone, lambda migrator: plan(migrator, lazy=False))
 
 
 # The registry: check name -> function. MigrationTestCase has one test method per entry.
@@ -212,127 +191,3 @@ def run_check(name, runner):
     if name not in CHECKS:
         raise ConfigurationError(f"Unknown check {name!r}; valid checks: {', '.join(CHECKS)}.")
     CHECKS[name](runner)
-
-
-# -- the runner -----------------------------------------------------------------------------------
-
-
-class MigrationRunner:
-    """One history, its databases, and a way to walk it: what every check runs on."""
-
-    def __init__(self, database, options=None, keeper=None):
-        from dbtestkit.schema import AlembicSchema
-
-        if not isinstance(database.schema, AlembicSchema):
-            raise ConfigurationError(
-                f"{database!r} is built from MetaData; the migration checks need a TestDatabase "
-                "built from Alembic migrations (alembic_ini= or alembic_config=)."
-            )
-        self.database = database
-        self.options = options or CheckOptions()
-        self.project = database.schema.project
-        self.keeper = keeper
-
-    @property
-    def history(self):
-        """The ``History`` of this project (loaded once per process)."""
-        return History.of(self.project)
-
-    def protected_revisions(self):
-        """Return the ids of the floor and its ancestors, whose downgrades are never run."""
-        floor = self.options.minimum_downgrade_revision
-        if floor is None:
-            return frozenset()
-        revision = self.history.find(floor)
-        if revision is None:
-            raise ConfigurationError(
-                f"minimum_downgrade_revision = {floor!r} is not a revision of {self.history.where}; "
-                f"known revisions: {self.history.summary()}."
-            )
-        return frozenset(r.revision for r in self.history.script.iterate_revisions(revision.revision, "base"))
-
-    @contextlib.contextmanager
-    def empty_database(self):
-        """Yield a clone of an empty golden, dropped afterwards."""
-        with empty_database_for(self.database).clone() as clone:
-            yield clone
-
-    def golden(self):
-        """Return the TestDatabase whose golden is the history at head, built if need be.
-
-        Its golden holds no seeds: checks start from what the migrations make.
-        A failed build names the revision that broke.
-        """
-        database = unseeded(self.database)
-        try:
-            database.ensure_golden()
-        except MigrationError as error:
-            revision = self.history.find(error.revision) if error.revision else None
-            if revision is not None and error.__cause__ is not None:
-                raise self.history.step_failure((revision, "upgrade"), error.__cause__) from None
-            raise failure(f"The migrations do not upgrade an empty database to head: {error}") from None
-        return database
-
-    @contextlib.contextmanager
-    def migrated_database(self, read_only=False):
-        """Yield a clone of the golden at head (without seeds).
-
-        A ``read_only`` user hands its clone, untouched, to the ``keeper`` for
-        the next check; otherwise the clone is dropped afterwards.
-        """
-        database = self.golden()
-        clone = self.keeper.take() if self.keeper is not None else None
-        if clone is None:
-            clone = database.clone()
-        try:
-            yield clone
-        finally:
-            if read_only and self.keeper is not None:
-                self.keeper.keep(clone)
-            else:
-                clone.drop()
-
-    def walk(self, database, plan):
-        """Run env.py once on ``database`` and apply the steps ``plan(migrator)`` yields."""
-        from alembic.runtime.environment import EnvironmentContext
-
-        from dbtestkit.migrations import alembic_config, describe_error
-
-        history = self.history
-        migrators = []
-        with database.engine.connect() as connection:
-
-            def migration_fn(heads, context):
-                migrator = Migrator(history, context, connection, database.url, self.options)
-                migrators.append(migrator)
-                return plan(migrator)
-
-            config = alembic_config(self.project, database.url, connection)
-            try:
-                # env.py runs in this process: leave it as it was (logging, sys.path, ...).
-                with preserved(), collect_only_new_objects():
-                    sys.path[:0] = history.sys_path
-                    with EnvironmentContext(config, history.script, fn=migration_fn):
-                        history.script.run_env()
-            except KeyboardInterrupt:
-                raise
-            except BaseException as error:  # SystemExit too: a migration's sys.exit() is its failure
-                if migrators and migrators[-1].running is not None:
-                    raise history.step_failure(migrators[-1].running, error) from None
-                if isinstance(error, (AssertionError, DbtestkitError, Rewalk)):
-                    # A check's finding (its message says it all): without Alembic's frames.
-                    raise error.with_traceback(None) from None
-                if migrators and isinstance(error, Exception):
-                    raise  # dbtestkit's own reading of the schema failed: keep the traceback
-                when = "between revisions" if migrators else "before any revision ran"
-                raise failure(
-                    f"env.py ({self.project.script_location / 'env.py'}) failed {when}: "
-                    f"{first_line(error)}",
-                    ("Error", describe_error(error)),
-                ) from None
-        if not migrators:
-            raise DbtestkitError(
-                f"env.py ({self.project.script_location / 'env.py'}) never called "
-                "context.run_migrations(), so dbtestkit could not check anything; run it in "
-                "online mode as `alembic init` writes it."
-            )

@@ -4,6 +4,8 @@ import contextlib
 import fnmatch
 from dataclasses import dataclass
 
+from sqlalchemy import inspect
+
 
 def flatten_diffs(diffs):
     """Yield autogenerate differences one by one, unpacking grouped column changes."""
@@ -69,48 +71,6 @@ def _type_text(type_, dialect):
 
 # -- schema snapshots ----------------------------------------------------------------------------
 
-# Per dialect: one query returning (kind, name, text) for every table, view,
-# sequence and enum type of the default schema, and whether a table's text
-# is exact (equal text <=> equal reflected shape, so shapes can be read only
-# when texts differ) or merely a change detector (DDL as written; batch mode
-# rewrites it). Tables with unchanged text are never reflected again.
-# Dialect-specific by nature: this belongs in backends/ as Backend.schema_digests().
-SCHEMA_DIGESTS = {
-    "sqlite": (False, (
-        "SELECT 'table', tbl_name, group_concat(type || ' ' || name || ' ' || coalesce(sql, ''), ';') "
-        "FROM (SELECT * FROM sqlite_master WHERE type IN ('table', 'index', 'trigger') "
-        "AND name NOT LIKE 'sqlite_%' AND tbl_name NOT IN "
-        "(SELECT name FROM sqlite_master WHERE type = 'view') ORDER BY tbl_name, type, name) "
-        "GROUP BY tbl_name "
-        "UNION ALL SELECT 'view', name, sql FROM sqlite_master WHERE type = 'view'"
-    )),
-    # Raw catalog fields rather than pg_get_*def(): half the cost, and OIDs
-    # that differ where reflection would not only cost a reflection.
-    "postgresql": (True, (
-        "SELECT 'table', c.relname, md5(concat_ws('|', "
-        "(SELECT string_agg(concat_ws(' ', a.attname, a.atttypid, a.atttypmod, a.attcollation, "
-        "a.attnotnull, a.attidentity, a.attgenerated, d.adbin), ',' ORDER BY a.attnum) "
-        "FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum "
-        "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), "
-        "(SELECT string_agg(concat_ws(' ', co.conname, co.contype, co.conkey, co.confrelid, co.confkey, "
-        "co.confupdtype, co.confdeltype, co.confmatchtype, co.condeferrable, co.condeferred, co.conbin), "
-        "',' ORDER BY co.conname) FROM pg_constraint co WHERE co.conrelid = c.oid), "
-        "(SELECT string_agg(concat_ws(' ', ic.relname, i.indkey, i.indisunique, i.indexprs, i.indpred, "
-        "i.indclass, i.indoption, i.indcollation), ',' ORDER BY ic.relname) "
-        "FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid WHERE i.indrelid = c.oid))) "
-        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('r', 'p') "
-        "UNION ALL SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'm' THEN 'materialized view' "
-        "ELSE 'view' END, c.relname, CASE c.relkind WHEN 'S' THEN '' ELSE pg_get_viewdef(c.oid) END "
-        "FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('v', 'm', 'S') "
-        "UNION ALL SELECT 'enum type', t.typname, "
-        "'(' || string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) || ')' "
-        "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
-        "WHERE t.typnamespace = current_schema()::regnamespace GROUP BY t.typname"
-    )),
-}
-
 
 @dataclass
 class Snapshot:
@@ -133,9 +93,10 @@ class Rewalk(Exception):
 class SchemaReader:
     """Reads schemas as snapshots; a table is reflected again only when its definition changed."""
 
-    def __init__(self, dialect, always_ignored, ignore_tables):
+    def __init__(self, dialect, backend, always_ignored, ignore_tables):
         self.dialect = dialect
-        self.exact, self.digest_sql = SCHEMA_DIGESTS.get(dialect.name, (False, None))
+        # The backend's query that digests the schema in one round trip, if it has one.
+        self.exact, self.digest_sql = backend.schema_digests_exact, backend.schema_digest_sql
         self._always = set(always_ignored)
         self._patterns = tuple(ignore_tables or ())
         self._shapes = {}
@@ -150,8 +111,6 @@ class SchemaReader:
         ``lazy`` (only honoured where digests are exact) reads no table shape;
         ``reflect`` reads them later, while the database still holds them.
         """
-        from sqlalchemy import inspect
-
         if self.digest_sql is None:
             inspector = inspect(connection)
             digests = {n: None for n in inspector.get_table_names() if not self.ignored(n)}
@@ -175,8 +134,6 @@ class SchemaReader:
 
     def reflect(self, connection, snapshot, names):
         """Read the shapes of tables ``names`` into ``snapshot`` (the database must still match it)."""
-        from sqlalchemy import inspect
-
         missing = [name for name in names if name not in snapshot.shapes]
         if not missing:
             return

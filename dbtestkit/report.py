@@ -1,13 +1,28 @@
-"""What this process did with goldens and clones, for the verbose end-of-run summary."""
+"""The one channel through which the library tells a human something: lines on stderr, a summary at exit.
+
+env.py files commonly call ``logging.config.fileConfig()``, which disables
+existing loggers, so messages that matter (build progress, where a failed
+test's clone was kept) go straight to stderr instead of through logging.
+With ``DBTESTKIT_VERBOSE=1`` each process also sums up, at exit, what it
+did with goldens and clones.
+"""
 
 import atexit
 import os
 import statistics
-import time
+import sys
 
-from dbtestkit.progress import report
 
-JOURNAL_NAME = "builds.log"
+def report(message):
+    """Write one ``dbtestkit:`` line to stderr."""
+    stream = sys.stderr
+    stream.write(f"dbtestkit: {message}\n")
+    stream.flush()
+
+
+def verbose():
+    """Tell whether DBTESTKIT_VERBOSE asks for progress and summaries."""
+    return os.environ.get("DBTESTKIT_VERBOSE", "") not in ("", "0")
 
 
 class RunStats:
@@ -45,11 +60,6 @@ class RunStats:
 RUN = RunStats()
 
 
-def verbose():
-    """Tell whether DBTESTKIT_VERBOSE asks for progress and summaries."""
-    return os.environ.get("DBTESTKIT_VERBOSE", "") not in ("", "0")
-
-
 def _report_summary():
     if verbose():
         for line in RUN.summary():
@@ -57,26 +67,3 @@ def _report_summary():
 
 
 atexit.register(_report_summary)
-
-
-def journal_build(cache_dir, golden, backend_name):
-    """Append one line per golden build to the cache's build journal (``builds.log``)."""
-    line = (
-        f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {backend_name} {golden.fingerprint} "
-        f"pid={os.getpid()} seconds={golden.seconds:.3f}\n"
-    )
-    # One short O_APPEND write per line: concurrent writers never interleave.
-    fd = os.open(os.path.join(cache_dir, JOURNAL_NAME), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    try:
-        os.write(fd, line.encode("utf-8"))
-    finally:
-        os.close(fd)
-
-
-def read_journal(cache_dir):
-    """Return the lines of the cache's build journal (empty when nothing was built)."""
-    try:
-        with open(os.path.join(cache_dir, JOURNAL_NAME), encoding="utf-8") as journal:
-            return journal.read().splitlines()
-    except FileNotFoundError:
-        return []

@@ -1,9 +1,13 @@
-"""Schema sources of a golden: an Alembic history or a ``MetaData``."""
+"""Schema sources of a golden: an Alembic history or a ``MetaData``; each builds and checks its schema."""
 
 from typing import NamedTuple
 
-from dbtestkit.alembic_project import AlembicProject
-from dbtestkit.fingerprint import file_parts
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from dbtestkit.exceptions import MigrationError
+from dbtestkit.golden.fingerprint import file_parts
+from dbtestkit.migrations import driver
+from dbtestkit.migrations.project import AlembicProject
 
 
 class BuildResult(NamedTuple):
@@ -14,7 +18,7 @@ class BuildResult(NamedTuple):
     version_table_schema: "str | None" = None
 
 
-class AlembicSchema:
+class AlembicSource:
     """A golden schema built by running an Alembic history to head."""
 
     def __init__(self, project):
@@ -38,12 +42,28 @@ class AlembicSchema:
 
     def build(self, connection, url, on_revision):
         """Migrate ``connection`` to head; return the heads it should now be at."""
-        from dbtestkit.migrations import upgrade_to_head
+        return BuildResult(*driver.upgrade_to_head(self.project, url, connection, on_revision))
 
-        return BuildResult(*upgrade_to_head(self.project, url, connection, on_revision))
+    def verify(self, connection, result):
+        """Raise MigrationError unless the database of ``connection`` is at the heads of ``result``.
+
+        Many env.py files build their own engine from the application's
+        settings: the upgrade then ran elsewhere, and this database is empty.
+        """
+        if not result.version_table:
+            return
+        actual = driver.current_heads(connection, result.version_table, result.version_table_schema)
+        if actual != result.heads:
+            raise MigrationError(
+                f"After the upgrade the golden database is at {actual or 'no revision'}, not at "
+                f"head {result.heads}: env.py ({self.project.script_location / 'env.py'}) migrated "
+                "some other database. Make env.py use config.attributes['connection'] when it is "
+                "set, or build its engine from config.get_main_option('sqlalchemy.url') instead "
+                "of the application's settings."
+            )
 
 
-class MetadataSchema:
+class MetadataSource:
     """A golden schema built by ``MetaData.create_all``."""
 
     label = "metadata"
@@ -53,8 +73,6 @@ class MetadataSchema:
 
     def fingerprint_parts(self, dialect):
         """Return the DDL this metadata emits on ``dialect``, as fingerprint parts."""
-        from sqlalchemy.schema import CreateIndex, CreateTable
-
         parts = [("schema", "metadata")]
         for table in self.metadata.sorted_tables:
             parts.append((f"table:{table.fullname}", str(CreateTable(table).compile(dialect=dialect))))
@@ -67,3 +85,6 @@ class MetadataSchema:
         with connection.begin():
             self.metadata.create_all(connection)
         return BuildResult()
+
+    def verify(self, connection, result):
+        """Nothing to check: create_all ran on the connection it was given."""

@@ -2,9 +2,10 @@
 
 import unittest
 
-from dbtestkit.check_databases import CloneKeeper
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.migration_checks import CHECKS, CheckOptions, MigrationRunner, run_check, select_checks
+from dbtestkit.migration_checks.twins import CloneKeeper
+from dbtestkit.testcases.attributes import database_of
 
 # unittest: leave this glue out of failure tracebacks (pytest: __tracebackhide__).
 __unittest = True
@@ -70,8 +71,6 @@ class MigrationTestCase(unittest.TestCase):
         run_check(name, MigrationRunner(self._database(), self._options(), cls._dbtestkit_keeper))
 
     def _database(self):
-        from dbtestkit.testcase import database_of
-
         return database_of(type(self))
 
     def _options(self):

@@ -1,0 +1,140 @@
+"""``Golden``: one golden database (a schema source and its seeds on one backend) and its clones.
+
+Framework-free, and knowing nothing above it: ``TestDatabase`` composes it
+with the isolation scopes, the migration checks build their twins from it,
+and a CLI or a pytest fixture can use it as it is.
+"""
+
+import threading
+import time
+
+from dbtestkit.golden.build import ensure_golden
+from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
+from dbtestkit.golden.journal import journal_build
+from dbtestkit.golden.pool import ClonePool
+from dbtestkit.report import RUN
+
+
+class Golden:
+    """A golden database built once per fingerprint: ``fingerprint()``, ``ensure()``, ``clone()``, ``prune()``.
+
+    ``backend`` keeps it (see ``dbtestkit.backends.backend_for``), ``source``
+    builds its schema (``golden.sources``), ``seeds`` load data after it and
+    ``before`` steps run on the empty database ahead of it (``golden.seeds.Seed``
+    each). ``name`` labels its goldens, so projects sharing a cache or a
+    server prune only their own; ``cache_dir`` holds the build journal.
+    """
+
+    def __init__(self, backend, source, *, seeds=(), before=(), name, cache_dir):
+        self.backend = backend
+        self.source = source
+        self.seeds = tuple(seeds)
+        self.before = tuple(before)
+        self.name = name
+        self.cache_dir = cache_dir
+        # The published golden this object last ensured: checked once, not per clone.
+        self._published = None
+        self._pools = {}
+        self._pools_lock = threading.Lock()
+
+    def fingerprint(self):
+        """Return the hex sha256 of everything that shapes the golden."""
+        parts = [("backend", self.backend.identity())]
+        parts += self.source.fingerprint_parts(self.backend.dialect)
+        for step in self.before:
+            parts += [(f"before:{label}", data) for label, data in step.fingerprint_parts()]
+        for seed in self.seeds:
+            parts += seed.fingerprint_parts()
+        parts += library_versions()
+        return compute_fingerprint(parts)
+
+    def ensure(self, progress=None):
+        """Build the golden if no trusted one exists; return it (a ``PublishedGolden``: ``.url``, ``.built``).
+
+        ``progress=True`` reports every migration of a build; the default
+        reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
+        """
+        self._published = ensure_golden(
+            self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
+            before=self.before,
+        )
+        if self._published.built:
+            journal_build(self.cache_dir, self._published, self.backend.name)
+        RUN.golden_ready(self._published, self.name)
+        return self._published
+
+    def clone(self, kind=None):
+        """Return a new copy of the golden; ``kind="shared"`` when another process must open it.
+
+        The default (``"in_process"``) is the fastest clone this process can
+        use: in memory on SQLite, a database on the servers, whose every
+        clone is shared anyway.
+        """
+        storage = self.backend.clone_storage(kind)
+        # The golden is checked once, not per clone: hashing the history
+        # again would double the cost of a clone.
+        published = self._published or self.ensure()
+        started = time.perf_counter()
+        clone = self._clone_from(published, storage)
+        clone.project = self.name
+        RUN.clone_made(time.perf_counter() - started)
+        return clone
+
+    def _clone_from(self, published, storage):
+        if self.backend.pooled:
+            return self._pool_for(published.fingerprint, storage).take()
+        try:
+            return self.backend.clone(published.fingerprint, storage)
+        except Exception:
+            record = self.backend.read_record(published.fingerprint)
+            if record is not None and record.mismatch(published.fingerprint) is None:
+                raise
+            # Pruned, or changed behind our back, since we checked: build it again.
+            return self.backend.clone(self.ensure().fingerprint, storage)
+
+    def _pool_for(self, fingerprint, storage):
+        key = (fingerprint, storage)
+        with self._pools_lock:
+            if key not in self._pools:
+                self._pools[key] = ClonePool(lambda: self.backend.clone(fingerprint, storage))
+            return self._pools[key]
+
+    def pool_status(self):
+        """Return the status of each background clone pool (``ClonePool.status()``), oldest first."""
+        with self._pools_lock:
+            pools = list(self._pools.values())
+        return [pool.status() for pool in pools]
+
+    def prune(self, keep_newest=0):
+        """Delete this project's goldens of other fingerprints, keeping the ``keep_newest`` newest.
+
+        Goldens built under another ``name`` (other projects sharing the
+        cache or the server) are left alone. Returns the deleted names.
+        """
+        return self.backend.prune({self.fingerprint()}, keep_newest, label=self.name)
+
+    def prune_kept(self, keep_newest=0):
+        """Delete this project's clones kept after failures, keeping the ``keep_newest`` newest.
+
+        Returns the deleted ``KeptClone`` entries.
+        """
+        return self.backend.prune_kept(keep_newest, label=self.name)
+
+    def close(self):
+        """Drop the clones prepared ahead for this golden (also done at exit)."""
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            pool.close()
+
+    def twin(self, suffix, *, source=None, seeds=()):
+        """Return a golden beside this one (same backend, cache and before steps), named ``<name>-<suffix>``.
+
+        It is built from ``source`` (default: this golden's) with ``seeds``
+        (default: none); the migration checks start from such twins.
+        """
+        return Golden(self.backend, source or self.source, seeds=seeds, before=self.before,
+                      name=f"{self.name}-{suffix}", cache_dir=self.cache_dir)
+
+    def __repr__(self):
+        return f"<Golden {self.name} on {self.backend.name}>"
+

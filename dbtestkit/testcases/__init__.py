@@ -1,0 +1,1 @@
+"""The unittest layer: the test case classes (the only modules that import unittest)."""
