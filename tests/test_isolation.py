@@ -55,6 +55,12 @@ class SavepointIsolationTests(unittest.TestCase):
         self.assert_all_pass(run_cases("savepoint_module"), 16)
         self.assert_all_pass(run_cases("savepoint_module", reverse=True), 16)
 
+    def test_module_fixtures_give_every_class_of_the_module_one_connection(self):
+        from tests.cases import savepoint_module_shared
+
+        savepoint_module_shared.SEEN.clear()
+        self.assert_all_pass(run_cases("savepoint_module_shared"), 2)
+
     def test_class_scope_passes_in_both_orders(self):
         self.assert_all_pass(run_cases("savepoint_class"), 16)
         self.assert_all_pass(run_cases("savepoint_class", reverse=True), 16)
