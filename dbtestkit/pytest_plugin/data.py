@@ -77,6 +77,14 @@ class ModuleDatabase:
         self.values = {}
         self.shared = database.shared_scope(load_into(loaders_in([vars(module)]), self.values))
         self.shared.open()
+        self._functions = None
+
+    @property
+    def functions(self):
+        """The owner of the module's test functions (those outside classes), opened on first use."""
+        if self._functions is None:
+            self._functions = self.owner(None)
+        return self._functions
 
     def owner(self, cls):
         """Open and return the scope of ``cls``'s tests (the module's functions when ``cls`` is None)."""
@@ -89,7 +97,11 @@ class ModuleDatabase:
 
     def close(self):
         """Roll everything of the module back and drop its clone."""
-        self.shared.close()
+        try:
+            if self._functions is not None:
+                self._functions.close()
+        finally:
+            self.shared.close()
 
 
 class Owner:

@@ -55,6 +55,10 @@ def _dbtestkit_module(request):
 @pytest.fixture(scope="class")
 def _dbtestkit_owner(request, _dbtestkit_module):
     """The scope of a class's tests (or of the module's functions), holding its test data."""
+    if request.cls is None:
+        # Class scope ends with each test outside a class: the module keeps this one.
+        yield _dbtestkit_module.functions
+        return
     owner = _dbtestkit_module.owner(request.cls)
     yield owner
     owner.close()
