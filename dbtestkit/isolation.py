@@ -77,7 +77,9 @@ class ClassData:
 
     def ensure(self):
         """Load the class data unless it is already loaded in the current outer transaction."""
-        if self.generation == self.outer.generation and self.savepoint.is_active:
+        # Discarded (another class ran in between) means loaded again, even in the same transaction.
+        current = self.savepoint is not None and self.generation == self.outer.generation
+        if current and self.savepoint.is_active:
             return
         self.savepoint = self.outer.connection.begin_nested()
         self.generation = self.outer.generation
