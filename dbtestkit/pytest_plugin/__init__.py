@@ -17,14 +17,11 @@ from dbtestkit.pytest_plugin.async_fixtures import (  # noqa: F401 (fixtures and
 from dbtestkit.pytest_plugin.data import test_data
 from dbtestkit.pytest_plugin.fixtures import (  # noqa: F401
     _dbtestkit_module,
-    _dbtestkit_owner,
-    _dbtestkit_test,
     db_clone,
     db_connection,
     db_engine,
     db_session,
     db_url,
-    dbtestkit_clone_kind,
     dbtestkit_database,
 )
 from dbtestkit.pytest_plugin.outcome import (  # noqa: F401

@@ -10,14 +10,14 @@ test's loop scope, so the engine lives in the loop the test awaits in.
 
 import pytest
 
-from dbtestkit.pytest_plugin.fixtures import checked_database
+from dbtestkit.pytest_plugin.fixtures import checked, clone_kind
 from dbtestkit.pytest_plugin.outcome import failed
 
 
 @pytest.fixture(scope="module")
-def _dbtestkit_async_module_clone(request):
+def _dbtestkit_async_module_clone(dbtestkit_database):
     """The clone a module's async savepoint tests open their connections to (made synchronously)."""
-    clone = checked_database(request).clone()
+    clone = checked(dbtestkit_database).clone()
     yield clone
     clone.drop()
 
@@ -48,12 +48,12 @@ def async_db_connection(_dbtestkit_async_test):
 
 
 @pytest.fixture
-async def async_db_clone(request, dbtestkit_clone_kind):
+async def async_db_clone(request, dbtestkit_database):
     """This test's own clone through its async driver: ``.url``, ``.engine`` (``AsyncEngine``), ``await .drop()``."""
     from dbtestkit.async_isolation import AsyncClone
 
-    database = checked_database(request)
-    clone = database.clone(kind=dbtestkit_clone_kind)
+    database = checked(dbtestkit_database)
+    clone = database.clone(kind=clone_kind(request))
     try:
         handle = AsyncClone(clone)
     except BaseException:

@@ -31,11 +31,11 @@ def test_data(load):
     caller = sys._getframe(1)
     in_class_body = caller.f_locals is not caller.f_globals and "__qualname__" in caller.f_locals
     if in_class_body:
-        def fixture(self, _dbtestkit_owner, _dbtestkit_test):
-            return _dbtestkit_owner.value(name)
+        def fixture(self, request, _dbtestkit_module, db_session):
+            return _dbtestkit_module.owner(request.cls).value(name)
     else:
-        def fixture(_dbtestkit_owner, _dbtestkit_test):
-            return _dbtestkit_owner.value(name)
+        def fixture(request, _dbtestkit_module, db_session):
+            return _dbtestkit_module.owner(request.cls).value(name)
     fixture.__doc__ = load.__doc__
     fixture.__module__ = load.__module__
     fixture._dbtestkit_loader = Loader(load)
@@ -77,29 +77,29 @@ class ModuleDatabase:
         self.values = {}
         self.shared = database.shared_scope(load_into(loaders_in([vars(module)]), self.values))
         self.shared.open()
-        self._functions = None
-
-    @property
-    def functions(self):
-        """The owner of the module's test functions (those outside classes), opened on first use."""
-        if self._functions is None:
-            self._functions = self.owner(None)
-        return self._functions
+        self.owners = {}
 
     def owner(self, cls):
-        """Open and return the scope of ``cls``'s tests (the module's functions when ``cls`` is None)."""
-        namespaces = [vars(klass) for klass in reversed(cls.__mro__)] if cls is not None else []
-        values = {}
-        scope = self.database.class_scope(load_into(loaders_in(namespaces), values), shared=self.shared)
-        owner = Owner(scope, values, self.values)
-        scope.open()
+        """Return the scope of ``cls``'s tests (the module's functions when ``cls`` is None), opened on first use.
+
+        A class's data stays loaded until a test of another owner begins
+        (which rolls it back first) or the module ends: no test of another
+        class ever sees it.
+        """
+        owner = self.owners.get(cls)
+        if owner is None:
+            namespaces = [vars(klass) for klass in reversed(cls.__mro__)] if cls is not None else []
+            values = {}
+            scope = self.database.class_scope(load_into(loaders_in(namespaces), values), shared=self.shared)
+            owner = self.owners[cls] = Owner(scope, values, self.values)
+            scope.open()
         return owner
 
     def close(self):
         """Roll everything of the module back and drop its clone."""
         try:
-            if self._functions is not None:
-                self._functions.close()
+            for owner in self.owners.values():
+                owner.close()
         finally:
             self.shared.close()
 

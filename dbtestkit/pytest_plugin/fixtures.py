@@ -25,12 +25,11 @@ def dbtestkit_database(request):
         ) from error
 
 
-def checked_database(request):
-    """Return the ``dbtestkit_database`` fixture's value, refusing anything but a ``TestDatabase``."""
+def checked(database):
+    """Return ``database`` (the ``dbtestkit_database`` fixture's value), refusing anything but a ``TestDatabase``."""
     from dbtestkit.database import TestDatabase
     from dbtestkit.exceptions import ConfigurationError
 
-    database = request.getfixturevalue("dbtestkit_database")
     if not isinstance(database, TestDatabase):
         raise ConfigurationError(
             f"The dbtestkit_database fixture returned {database!r}; it must return a "
@@ -39,65 +38,55 @@ def checked_database(request):
     return database
 
 
+def clone_kind(request):
+    """Return the ``dbtestkit_clone_kind`` of the test's class, else of its module (None: the fastest)."""
+    for holder in (request.cls, request.module):
+        kind = getattr(holder, "dbtestkit_clone_kind", None)
+        if kind is not None:
+            return kind
+    return None
+
+
 # -- savepoint per test -----------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def _dbtestkit_module(request):
+def _dbtestkit_module(request, dbtestkit_database):
     """One connection and outer transaction for the module's tests, with the module's test data."""
     from dbtestkit.pytest_plugin.data import ModuleDatabase
 
-    module = ModuleDatabase(checked_database(request), request.module)
+    module = ModuleDatabase(checked(dbtestkit_database), request.module)
     yield module
     module.close()
 
 
-@pytest.fixture(scope="class")
-def _dbtestkit_owner(request, _dbtestkit_module):
-    """The scope of a class's tests (or of the module's functions), holding its test data."""
-    if request.cls is None:
-        # Class scope ends with each test outside a class: the module keeps this one.
-        yield _dbtestkit_module.functions
-        return
-    owner = _dbtestkit_module.owner(request.cls)
-    yield owner
-    owner.close()
-
-
+# Few fixtures per test on purpose: each costs pytest tens of microseconds.
 @pytest.fixture
-def _dbtestkit_test(_dbtestkit_owner):
-    """The SAVEPOINT of one test and its Session; undone after the test."""
-    test = _dbtestkit_owner.begin_test()
-    yield test
+def db_session(request, _dbtestkit_module):
+    """A ``Session`` in this test's SAVEPOINT: the app may commit and roll back; all is undone after."""
+    test = _dbtestkit_module.owner(request.cls).begin_test()
+    yield test.session
     test.end()
 
 
 @pytest.fixture
-def db_session(_dbtestkit_test):
-    """A ``Session`` in this test's SAVEPOINT: the app may commit and roll back; all is undone after."""
-    return _dbtestkit_test.session
-
-
-@pytest.fixture
-def db_connection(_dbtestkit_test):
+def db_connection(db_session):
     """The ``Connection`` holding the module's outer transaction and this test's SAVEPOINT."""
-    return _dbtestkit_test.outer.connection
+    return db_session.bind
 
 
 # -- clone per test ---------------------------------------------------------------------------
 
 
 @pytest.fixture
-def dbtestkit_clone_kind():
-    """The kind of clone ``db_clone`` makes: None (the fastest) or ``"shared"``; override to change."""
-    return None
+def db_clone(request, dbtestkit_database):
+    """This test's own copy of the golden (``.url``, ``.engine``, ``.drop()``); kept on failure with DBTESTKIT_KEEP.
 
-
-@pytest.fixture
-def db_clone(request, dbtestkit_clone_kind):
-    """This test's own copy of the golden (``.url``, ``.engine``, ``.drop()``); kept on failure with DBTESTKIT_KEEP."""
-    database = checked_database(request)
-    clone = database.clone(kind=dbtestkit_clone_kind)
+    ``dbtestkit_clone_kind = "shared"`` in the test's class or module when
+    another process must open the clone.
+    """
+    database = checked(dbtestkit_database)
+    clone = database.clone(kind=clone_kind(request))
     yield clone
     release_clone(request.node, database, clone)
 
