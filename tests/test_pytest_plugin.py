@@ -239,6 +239,31 @@ class CloneFixtureTests(PluginCase):
         # Only the failed test's clone was kept.
         self.assertEqual(len(list((self.cache_dir / "sqlite" / "kept").glob("*.sqlite"))), 1)
 
+    def test_a_shared_clone_kind_gives_a_url_another_process_opens(self):
+        self.write("test_shared.py", """\
+            import subprocess, sys
+
+            dbtestkit_clone_kind = "shared"
+
+            def test_another_process_sees_the_commit(db_engine, db_url):
+                from helpers import add
+                with db_engine.begin() as connection:
+                    add(connection, "Frank Herbert")
+                code = ("import sqlalchemy as sa, sys; e = sa.create_engine(sys.argv[1]); "
+                        "print(e.connect().scalar(sa.text('SELECT count(*) FROM author')))")
+                out = subprocess.run([sys.executable, "-c", code, db_url], capture_output=True, text=True)
+                assert out.stdout.strip() == "2", out.stderr
+
+            class TestBadKind:
+                dbtestkit_clone_kind = "elsewhere"
+
+                def test_refused(self, db_clone):
+                    pass
+            """)
+        run, output = self.pytest()
+        self.assert_counts(output, passed=1, errors=1)
+        self.assertIn("Clone kind 'elsewhere' is not one dbtestkit knows", output)
+
     def test_without_keep_a_failed_tests_clone_is_dropped(self):
         self.write("test_dropped.py", """\
             def test_fails(db_clone):
