@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.async_drivers import async_url, prepare_async_savepoint_engine
+from dbtestkit.exceptions import IsolationBroken
 
 
 class AsyncClone:
@@ -47,6 +48,28 @@ class AsyncClone:
         return self.clone.keep(label)
 
 
+class SharedAsyncClone:
+    """The clone the async savepoint tests of one module connect to; ``make()`` gives a new one."""
+
+    def __init__(self, make):
+        self.make = make
+        self.clone = make()
+
+    @property
+    def url(self):
+        """The clone's URL with its async driver."""
+        return async_url(self.clone.url)
+
+    def renew(self):
+        """Replace the clone (a test committed into it)."""
+        self.clone.drop()
+        self.clone = self.make()
+
+    def close(self):
+        """Drop the clone."""
+        self.clone.drop()
+
+
 class AsyncTestTransaction:
     """One test's connection to ``url`` (async), its outer transaction, and a Session that may commit."""
 
@@ -77,12 +100,19 @@ class AsyncTestTransaction:
         return self
 
     async def end(self):
-        """Close the Session, roll everything back and dispose of the engine."""
+        """Close the Session, roll everything back and dispose of the engine.
+
+        Returns False when the test itself ended the outer transaction (what
+        it wrote may then be committed), True otherwise.
+        """
+        intact = True
         try:
             if self.session is not None:
                 await self.session.close()
-            if self.transaction is not None and self.transaction.is_active:
-                await self.transaction.rollback()
+            if self.transaction is not None:
+                intact = self.transaction.is_active
+                if intact:
+                    await self.transaction.rollback()
         finally:
             try:
                 if self.connection is not None:
@@ -91,3 +121,18 @@ class AsyncTestTransaction:
                 if self.engine is not None:
                     await self.engine.dispose()
                 self.engine = self.connection = self.transaction = self.session = None
+        return intact
+
+
+async def end_test(test, shared):
+    """End ``test``; if it ended its outer transaction, renew ``shared`` and raise ``IsolationBroken``."""
+    if await test.end():
+        return
+    shared.renew()
+    raise IsolationBroken(
+        "The test ended the transaction that isolates async tests from each other: it called "
+        "commit() or rollback() on the async connection itself. What it committed was thrown "
+        "away with its clone, and the next test gets a fresh one. Use the AsyncSession, which "
+        "may commit and roll back freely, or a clone of the test's own for tests that must "
+        "commit for real."
+    )

@@ -305,3 +305,31 @@ class BadSetUpTests(PluginCase):
         self.assertIn("asks for _dbtestkit_async_test, an async fixture, but no async test plugin "
                       "runs it", output)
         self.assertIn("@pytest.mark.asyncio", output)
+
+
+class AsyncFixtureTests(PluginCase):
+    def setUp(self):
+        super().setUp()
+        for module in ("pytest_asyncio", "aiosqlite", "greenlet"):
+            if importlib.util.find_spec(module) is None:
+                skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
+        self.conftest()
+
+    def test_committing_the_async_connection_errors_and_the_next_test_gets_a_fresh_clone(self):
+        self.write("test_async_broken.py", """\
+            import pytest
+            import sqlalchemy as sa
+
+            @pytest.mark.asyncio
+            async def test_commits_the_connection(async_db_connection):
+                await async_db_connection.execute(sa.text("INSERT INTO author (name) VALUES ('Leak')"))
+                await async_db_connection.commit()
+
+            @pytest.mark.asyncio
+            async def test_next(async_db_session):
+                names = (await async_db_session.execute(sa.text("SELECT name FROM author"))).scalars()
+                assert list(names) == ["Ursula K. Le Guin"]
+            """)
+        run, output = self.pytest()
+        self.assert_counts(output, passed=2, errors=1)
+        self.assertIn("IsolationBroken: The test ended the transaction that isolates async tests", output)

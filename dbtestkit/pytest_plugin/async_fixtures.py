@@ -17,22 +17,23 @@ from dbtestkit.pytest_plugin.outcome import failed
 @pytest.fixture(scope="module")
 def _dbtestkit_async_module_clone(dbtestkit_database):
     """The clone a module's async savepoint tests open their connections to (made synchronously)."""
-    clone = checked(dbtestkit_database).clone()
-    yield clone
-    clone.drop()
+    from dbtestkit.async_isolation import SharedAsyncClone
+
+    shared = SharedAsyncClone(checked(dbtestkit_database).clone)
+    yield shared
+    shared.close()
 
 
 @pytest.fixture
 async def _dbtestkit_async_test(_dbtestkit_async_module_clone):
     """One test's async connection, outer transaction and savepoint ``AsyncSession``."""
-    from dbtestkit.async_isolation import AsyncTestTransaction
-    from dbtestkit.backends.async_drivers import async_url
+    from dbtestkit.async_isolation import AsyncTestTransaction, end_test
 
-    test = await AsyncTestTransaction(async_url(_dbtestkit_async_module_clone.url)).begin()
+    test = await AsyncTestTransaction(_dbtestkit_async_module_clone.url).begin()
     try:
         yield test
     finally:
-        await test.end()
+        await end_test(test, _dbtestkit_async_module_clone)
 
 
 @pytest.fixture
