@@ -333,3 +333,23 @@ class AsyncFixtureTests(PluginCase):
         run, output = self.pytest()
         self.assert_counts(output, passed=2, errors=1)
         self.assertIn("IsolationBroken: The test ended the transaction that isolates async tests", output)
+
+    def test_a_failed_async_tests_clone_is_kept_after_its_engine_is_disposed(self):
+        self.write("test_async_kept.py", """\
+            import pytest
+            import sqlalchemy as sa
+
+            @pytest.mark.asyncio
+            async def test_fails(async_db_clone):
+                assert async_db_clone.url.startswith("sqlite+aiosqlite://")
+                async with async_db_clone.engine.begin() as connection:
+                    await connection.execute(sa.text("INSERT INTO author (name) VALUES ('Async')"))
+                assert False
+            """)
+        run, output = self.pytest(env={"DBTESTKIT_KEEP": "1"})
+        self.assert_counts(output, passed=0, failed=1)
+        kept = re.findall(r"^dbtestkit: kept the clone of failed test \S+ at (\S+)$", run.stdout, re.M)
+        self.assertEqual(len(kept), 1, output)
+        from tests.support import query
+
+        self.assertIn(("Async",), query(f"sqlite:///{kept[0]}", "SELECT name FROM author"))

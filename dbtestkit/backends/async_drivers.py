@@ -1,6 +1,5 @@
 """The async driver for each sync URL, and what an async savepoint-mode engine needs per dialect."""
 
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from dbtestkit.config import mask_url
@@ -48,15 +47,7 @@ def async_url(url):
 
 def prepare_async_savepoint_engine(engine):
     """Make SAVEPOINT work on an ``AsyncEngine`` whose connection holds a test's outer transaction."""
-    if engine.dialect.name != "sqlite":
-        return
-    sync_engine = engine.sync_engine
+    if engine.dialect.name == "sqlite":
+        from dbtestkit.backends.sqlite import emit_begin_ourselves
 
-    # aiosqlite defers BEGIN as pysqlite does (see SQLiteBackend.prepare_outer_engine).
-    @event.listens_for(sync_engine, "connect")
-    def _take_over_transactions(dbapi_connection, connection_record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(sync_engine, "begin")
-    def _emit_begin(connection):
-        connection.exec_driver_sql("BEGIN")
+        emit_begin_ourselves(engine.sync_engine)

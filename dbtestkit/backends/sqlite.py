@@ -245,18 +245,9 @@ class Backend(BackendBase):
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
-        # pysqlite defers BEGIN until the first DML, which breaks savepoints
-        # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
-        # with it, every read holds a lock until commit, which clone-per-test
-        # suites that open several connections would trip over.
-        @event.listens_for(engine, "connect")
-        def _take_over_transactions(dbapi_connection, connection_record):
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _emit_begin(connection):
-            connection.exec_driver_sql("BEGIN")
-
+        # Only here: with the fix every read holds a lock until commit, which
+        # clone-per-test suites that open several connections would trip over.
+        emit_begin_ourselves(engine)
         super().prepare_outer_engine(engine)
 
     def limit_lock_wait(self, dbapi_connection):
@@ -381,3 +372,18 @@ def _split_statements(sql):
             statement = ""
     if statement.strip():
         yield statement
+
+
+def emit_begin_ourselves(engine):
+    """Make SAVEPOINT work on ``engine`` (pysqlite or aiosqlite's ``sync_engine``).
+
+    The drivers defer BEGIN until the first DML, which breaks savepoints;
+    this is the fix from SQLAlchemy's SQLite docs.
+    """
+    @event.listens_for(engine, "connect")
+    def _take_over_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _emit_begin(connection):
+        connection.exec_driver_sql("BEGIN")

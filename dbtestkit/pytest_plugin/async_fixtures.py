@@ -11,7 +11,7 @@ test's loop scope, so the engine lives in the loop the test awaits in.
 import pytest
 
 from dbtestkit.pytest_plugin.fixtures import checked, clone_kind
-from dbtestkit.pytest_plugin.outcome import failed
+from dbtestkit.pytest_plugin.outcome import release_clone
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +65,7 @@ async def async_db_clone(request, dbtestkit_database):
     finally:
         # In the test's loop, which is still running: its connections die with it.
         await handle.dispose()
-        if failed(request.node) and database.keep:
-            from dbtestkit.pytest_plugin.outcome import LINES
-
-            location = clone.keep(request.node.nodeid)
-            LINES.append(f"kept the clone of failed test {request.node.nodeid} at {location}")
-        else:
-            clone.drop()
+        release_clone(request.node, database, clone)
 
 
 ASYNC_FIXTURES = {"_dbtestkit_async_test": _dbtestkit_async_test, "async_db_clone": async_db_clone}
