@@ -51,8 +51,10 @@ if os.environ.get("BENCH_GC") == "off":
 STAMPS = open(os.environ["BENCH_STAMPS"], "a")
 atexit.register(STAMPS.close)
 SELECT = sa.text("SELECT count(*) FROM {table}")
-INSERT = sa.text("INSERT INTO {table} (name, label, amount, created_on) "
-                 "VALUES ('bench', 'b', 1.5, '2024-02-01')")
+# An explicit id: the seeded rows' ids do not advance PostgreSQL's sequence.
+INSERT = sa.text("INSERT INTO {table} (id, name, label, amount, created_on) "
+                 "VALUES (1000000, 'bench', 'b', 1.5, '2024-02-01')")
+COUNTS = set()
 
 
 def stamp():
@@ -60,7 +62,9 @@ def stamp():
 
 
 def body(session):
-    session.execute(SELECT).scalar_one()
+    # Every test must start from the golden's rows: a leaking strategy fails, not posts a time.
+    COUNTS.add(session.execute(SELECT).scalar_one())
+    assert len(COUNTS) == 1, COUNTS
     session.execute(INSERT)
     session.commit()
 '''

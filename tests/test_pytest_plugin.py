@@ -275,6 +275,20 @@ class CloneFixtureTests(PluginCase):
         self.assertEqual(list((self.cache_dir / "sqlite").glob("kept/*.sqlite")), [])
 
 
+class DefaultDatabaseTests(PluginCase):
+    def test_without_an_override_setup_cfg_names_the_database(self):
+        self.write("setup.cfg", f"[dbtestkit]\nalembic_ini = {self.ini}\ncache_dir = {self.cache_dir}\n")
+        self.write("test_x.py", """\
+            from helpers import authors
+
+            def test_x(db_connection, dbtestkit_database):
+                assert authors(db_connection) == ["Ursula K. Le Guin"]
+                assert dbtestkit_database.settings.origin("alembic_ini").endswith("setup.cfg [dbtestkit]")
+            """)
+        run, output = self.pytest()
+        self.assert_counts(output, passed=1)
+
+
 class BadSetUpTests(PluginCase):
     def test_no_configuration_says_to_override_the_fixture(self):
         self.write("test_x.py", "def test_x(db_session):\n    pass\n")
