@@ -74,8 +74,11 @@ ASYNC_FIXTURES = {"_dbtestkit_async_test": _dbtestkit_async_test, "async_db_clon
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_fixture_setup(fixturedef, request):
     """Hand dbtestkit's async fixtures to the plugin running this test, in this test's loop."""
+    # Called for every fixture of the run: the cheap test first.
+    if fixturedef.argname not in ASYNC_FIXTURES:
+        return (yield)
     original = getattr(fixturedef.func, "_dbtestkit_original", fixturedef.func)
-    if fixturedef.argname not in ASYNC_FIXTURES or getattr(original, "__module__", None) != __name__:
+    if getattr(original, "__module__", None) != __name__:
         # Not ours (a project may define a fixture of the same name): left alone.
         return (yield)
     if "anyio_backend" in request.fixturenames:
