@@ -14,7 +14,7 @@ from dbtestkit.exceptions import ConfigurationError
 ENV_PREFIX = "DBTESTKIT_"
 SETUP_CFG_SECTION = "dbtestkit"
 DEFAULT_URL = "sqlite://"
-SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name")
+SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name", "sqlite_foreign_keys")
 # Relative paths in setup.cfg are relative to setup.cfg, not to wherever the
 # test runner happened to be started.
 PATH_SETTINGS = ("alembic_ini", "cache_dir")
@@ -31,6 +31,8 @@ class Settings:
     cache_dir: Path
     keep: bool
     name: "str | None"
+    # PRAGMA foreign_keys=ON on every SQLite connection a test gets (SQLite's default is off).
+    sqlite_foreign_keys: bool = True
     # Where each setting came from, in words an error message can name:
     # "--url", "DBTESTKIT_URL", "url in /src/setup.cfg [dbtestkit]", ...
     origins: dict = field(default_factory=dict, compare=False)
@@ -69,6 +71,8 @@ def resolve_settings(search_from=None, keyword_origins=None, **given):
         cache_dir=cache_dir_path(values["cache_dir"]),
         keep=parse_bool(values["keep"], "keep", origins.get("keep")),
         name=values["name"],
+        sqlite_foreign_keys=values["sqlite_foreign_keys"] is None or parse_bool(
+            values["sqlite_foreign_keys"], "sqlite_foreign_keys", origins.get("sqlite_foreign_keys")),
         origins=origins,
     )
 

@@ -29,6 +29,7 @@ class TestDatabase:
         name=None,
         cache_dir=None,
         keep=None,
+        sqlite_foreign_keys=None,
         _search_from=None,
         _keyword_origins=None,
     ):
@@ -41,7 +42,8 @@ class TestDatabase:
             )
         self.settings = resolve_settings(
             _search_from, _keyword_origins,
-            url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
+            url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name,
+            sqlite_foreign_keys=sqlite_foreign_keys,
         )
         if alembic_config is not None:
             self.source = AlembicSource.from_config(alembic_config)
@@ -66,7 +68,8 @@ class TestDatabase:
         self.cache_dir = private_cache_dir(settings.cache_dir, settings.origins.get("cache_dir"))
         self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
         self.golden = Golden(self.backend, self.source, seeds=self.seeds, before=self.before_migrations,
-                             name=self.name, cache_dir=self.cache_dir)
+                             name=self.name, cache_dir=self.cache_dir,
+                             enforce_foreign_keys=settings.sqlite_foreign_keys)
         # Module name -> the scopes module_fixtures() made for it, which its classes join.
         self._module_scopes = {}
 
