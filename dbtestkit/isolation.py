@@ -278,7 +278,7 @@ def bind_session_factory(factory, bind, join_savepoint=False):
             "Pass the application's SessionLocal = sessionmaker(...) (or scoped_session(...)) itself."
         )
     saved = maker.kw, maker.class_
-    kw = {key: value for key, value in maker.kw.items() if key != "binds"}
+    kw = dict(maker.kw)
     kw["bind"] = bind
     if join_savepoint:
         kw["join_transaction_mode"] = "create_savepoint"
