@@ -3,7 +3,7 @@
 import sys
 
 from dbtestkit.backends import backend_for
-from dbtestkit.config import find_setup_cfg, private_cache_dir, resolve_settings
+from dbtestkit.config import find_config_file, private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.golden.golden import Golden
 from dbtestkit.golden.seeds import Seed
@@ -56,7 +56,8 @@ class TestDatabase:
         else:
             raise ConfigurationError(
                 "TestDatabase has no schema source: pass alembic_ini=, alembic_config= or "
-                "metadata=, or set alembic_ini in setup.cfg [dbtestkit] or DBTESTKIT_ALEMBIC_INI."
+                "metadata=, or set alembic_ini in setup.cfg [dbtestkit], pyproject.toml "
+                "[tool.dbtestkit] or DBTESTKIT_ALEMBIC_INI."
             )
         self.seeds = tuple(Seed(seed) for seed in seeds)
         # For histories that do not start from an empty database.
@@ -173,13 +174,13 @@ _default_databases = {}
 
 
 def default_database(near=None):
-    """Return the ``TestDatabase`` made from configuration alone, one per setup.cfg.
+    """Return the ``TestDatabase`` made from configuration alone, one per configuration file.
 
-    setup.cfg is looked for from ``near`` (a test module's folder) upwards,
+    setup.cfg or pyproject.toml is looked for from ``near`` (a test module's folder) upwards,
     then from the working directory.
     """
-    key = find_setup_cfg(near) if near else None
-    key = key or find_setup_cfg()
+    key = find_config_file(near) if near else None
+    key = key or find_config_file()
     if key not in _default_databases:
         _default_databases[key] = TestDatabase(_search_from=near)
     return _default_databases[key]
