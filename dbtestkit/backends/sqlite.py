@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from dbtestkit.backends import sqlite_foreign_keys
+from dbtestkit.backends.sqlite_foreign_keys import enforce_for, stop_enforcing_for
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.clone import Clone
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
@@ -275,11 +275,11 @@ class Backend(BackendBase):
 
     def enforce_foreign_keys(self, clone):
         """Switch foreign keys on for every connection to ``clone``: SQLite leaves them off."""
-        sqlite_foreign_keys.enforce_for(clone)
+        enforce_for(clone)
 
     def drop_clone(self, clone):
         """Delete a clone's storage."""
-        sqlite_foreign_keys.forget(clone)
+        stop_enforcing_for(clone)
         if clone.location is not None:
             unlink_database(clone.location)
         elif clone.keeper is not None:
@@ -287,7 +287,7 @@ class Backend(BackendBase):
 
     def keep_clone(self, clone, label):
         """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
-        sqlite_foreign_keys.forget(clone)
+        stop_enforcing_for(clone)
         kept = private_directory(self.kept_directory)
         stem = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:100]}-{unique_suffix()}"
         path = kept / f"{stem}.sqlite"

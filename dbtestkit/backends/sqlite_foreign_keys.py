@@ -30,7 +30,7 @@ def enforce_for(clone):
         _enforced.add(_database_of_url(clone.url))
 
 
-def forget(clone):
+def stop_enforcing_for(clone):
     """Stop watching ``clone``'s database (the clone was dropped or kept)."""
     with _lock:
         _enforced.discard(_database_of_url(clone.url))
