@@ -100,7 +100,7 @@ class ForeignKeysEnforced(BackendProjectCase):
 
     def test_a_batch_migration_recreating_a_parent_table_builds_and_walks(self):
         # A test's clone is open (its foreign keys on) while the golden is built.
-        other = self.database(alembic_ini=write_project(self.tmp / "other"))
+        other = self.database(alembic_ini=write_project(self.tmp / "other", env_py=self.env_py))
         self.enterContext_(other.clone())
         database = self.database()
         golden = database.ensure_golden()
