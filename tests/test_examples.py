@@ -1,4 +1,4 @@
-"""The example projects' suites pass: bookshop under unittest, nose2 and pytest; the pytest suite on every backend."""
+"""The example projects' suites pass: bookshop under unittest, nose2 and pytest; recipes and the pytest suite on every backend."""
 
 import importlib.util
 import re
@@ -6,9 +6,11 @@ import tempfile
 import unittest
 
 from dbtestkit.golden.journal import read_journal
-from tests.support import EXAMPLES, run_python, server_url, skip_or_fail
+from tests import support
+from tests.support import EXAMPLES, run_python, skip_or_fail
 
 BOOKSHOP = EXAMPLES / "bookshop"
+RECIPES = EXAMPLES / "recipes"
 PYTEST_SUITE = EXAMPLES / "pytest_suite"
 PYTEST_SUITE_TESTS = 16
 
@@ -52,6 +54,32 @@ class BookshopExampleTests(unittest.TestCase):
         self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
 
 
+class RecipesExampleTests(unittest.TestCase):
+    """The recipes (the app's own sessionmaker, FastAPI, Flask-SQLAlchemy, factory_boy) on each backend."""
+
+    def run_recipes(self, url=None):
+        for module in ("fastapi", "httpx", "flask_sqlalchemy", "factory"):
+            if importlib.util.find_spec(module) is None:
+                skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        # An empty DBTESTKIT_URL counts as unset: SQLite, whatever the outer run says.
+        env = {"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": url or ""}
+        run = run_python(["-m", "unittest", "-v"], cwd=RECIPES, env=env, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, r"\nOK\s*$")
+        self.assertEqual(int(re.search(r"^Ran (\d+) tests?", run.stderr, re.MULTILINE).group(1)), 22)
+
+    def test_sqlite(self):
+        self.run_recipes()
+
+    def test_postgresql(self):
+        self.run_recipes(support.server_url(self, "postgresql"))
+
+    def test_mysql(self):
+        self.run_recipes(support.server_url(self, "mysql"))
+
+
 class PytestSuiteExampleTests(unittest.TestCase):
     """examples/pytest_suite: the fixtures, sync and async, on each backend; in parallel, one build."""
 
@@ -61,7 +89,8 @@ class PytestSuiteExampleTests(unittest.TestCase):
                 skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
         cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
         self.addCleanup(cache.cleanup)
-        env = {"DBTESTKIT_CACHE_DIR": cache.name, **({"DBTESTKIT_URL": url} if url else {}), **(env or {})}
+        # An empty DBTESTKIT_URL counts as unset: SQLite, whatever the outer run says.
+        env = {"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": url or "", **(env or {})}
         # -W error: no unawaited coroutine, no "Event loop is closed", no unclosed connection.
         run = run_python(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "error",
                           f"--basetemp={cache.name}/pytest", *args], cwd=PYTEST_SUITE, env=env, timeout=300)
@@ -75,10 +104,10 @@ class PytestSuiteExampleTests(unittest.TestCase):
         self.run_suite()
 
     def test_on_postgresql(self):
-        self.run_suite(server_url(self, "postgresql"))
+        self.run_suite(support.server_url(self, "postgresql"))
 
     def test_on_postgresql_with_psycopg2_and_asyncpg(self):
-        url = server_url(self, "postgresql").replace("+psycopg:", "+psycopg2:")
+        url = support.server_url(self, "postgresql").replace("+psycopg:", "+psycopg2:")
         if importlib.util.find_spec("asyncpg") is None:
             skip_or_fail(self, "tool:asyncpg", "asyncpg is not installed (pip install -e .[test])")
         self.run_suite(url)
@@ -86,7 +115,7 @@ class PytestSuiteExampleTests(unittest.TestCase):
     def test_on_mariadb(self):
         if importlib.util.find_spec("aiomysql") is None:
             skip_or_fail(self, "tool:aiomysql", "aiomysql is not installed (pip install -e .[test])")
-        self.run_suite(server_url(self, "mysql"))
+        self.run_suite(support.server_url(self, "mysql"))
 
     def test_xdist_builds_once_and_the_summary_reaches_the_terminal(self):
         if importlib.util.find_spec("xdist") is None:
