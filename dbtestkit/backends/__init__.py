@@ -17,6 +17,8 @@ BACKEND_MODULES = {
     "mysql": "dbtestkit.backends.mysql",
     "mariadb": "dbtestkit.backends.mysql",
 }
+# The URL of the embedded PostgreSQL cluster (backends/embedded_cluster.py).
+EMBEDDED_DRIVERNAME = "postgresql+embedded"
 # The sync driver to suggest when a URL names an async one (asyncpg, aiosqlite, aiomysql, …).
 SYNC_DRIVERS = {
     "sqlite": "sqlite",
@@ -41,6 +43,15 @@ def backend_for(url, cache_dir, origin="the URL"):
             "dialect+driver://user:password@host:port/database, e.g. sqlite:// or "
             "postgresql+psycopg://postgres@127.0.0.1/postgres."
         ) from None
+    cluster = None
+    if parsed.drivername == EMBEDDED_DRIVERNAME:
+        # A way to get a server, not a backend: the cluster starts (once per
+        # user) and the PostgreSQL backend gets a URL over its unix socket.
+        from dbtestkit.backends import embedded_cluster
+
+        cluster = embedded_cluster.cluster_for(parsed, origin)
+        cluster.ensure_running()
+        parsed = embedded_cluster.server_url(parsed, cluster)
     where = f"URL {mask_url(url)}, from {origin}"
     module_name = BACKEND_MODULES.get(parsed.get_backend_name())
     if module_name is None:
@@ -51,6 +62,7 @@ def backend_for(url, cache_dir, origin="the URL"):
     _check_driver(parsed, where)
     backend = importlib.import_module(module_name).Backend(parsed, cache_dir)
     backend.url_origin = origin
+    backend.cluster = cluster
     return backend
 
 

@@ -61,7 +61,8 @@ class Backend(ServerBackend):
     def __init__(self, url, cache_dir):
         super().__init__(url, AdminConnection(url, "PostgreSQL", START_HINT, usual_database="postgres"))
         self._server_version = None
-        server = f"postgresql://{url.host or ''}:{url.port or ''}"
+        # A unix socket's folder is a host too (the embedded cluster's).
+        server = f"postgresql://{url.host or url.query.get('host') or ''}:{url.port or ''}"
         self.intents = IntentJournal(Path(cache_dir) / "intents", server, url.username)
         # CREATE DATABASE strategy for clones; None is the server's default
         # (WAL_LOG on 15+), which benchmarks/servers.py measured faster than

