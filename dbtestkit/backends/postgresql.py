@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from dbtestkit.backends.postgresql_catalog import (
-    Ours, database_row, databases_of_ours, foreign_reason, lock_key,
+from dbtestkit.backends.postgresql_catalog import (  # noqa: F401 (literal: also imported from here)
+    Ours, database_row, literal, databases_of_ours, foreign_reason, lock_key,
 )
 from dbtestkit.backends.processes import creator
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
@@ -16,6 +16,7 @@ from dbtestkit.backends.server import (
     PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker, quote,
     run_on_dbapi, server_suffix, ServerBackend,
 )
+from dbtestkit.backends.postgresql_clone_cost import CloneCosts
 from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 
@@ -27,7 +28,7 @@ TEMPLATE_BUSY_SECONDS = 10
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-class Backend(ServerBackend):
+class Backend(CloneCosts, ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"
@@ -64,10 +65,11 @@ class Backend(ServerBackend):
         # A unix socket's folder is a host too (the embedded cluster's).
         server = f"postgresql://{url.host or url.query.get('host') or ''}:{url.port or ''}"
         self.intents = IntentJournal(Path(cache_dir) / "intents", server, url.username)
-        # CREATE DATABASE strategy for clones; None is the server's default
-        # (WAL_LOG on 15+), which benchmarks/servers.py measured faster than
-        # FILE_COPY on these machines, on disk and on tmpfs.
+        # CREATE DATABASE strategy for every clone, when set; otherwise each
+        # golden's measured choice (postgresql_clone_cost), else the server's default.
         self.strategy = None
+        self._measured = {}  # golden name -> its recorded choice (or None)
+        self._trying = {}  # clone name -> the strategy it is being timed with
 
     # -- identity -----------------------------------------------------------
 
@@ -142,6 +144,8 @@ class Backend(ServerBackend):
             connection.exec_driver_sql(
                 f"ALTER DATABASE {quote(connection, build.name)} RENAME TO {quote(connection, golden)}"
             )
+        if self.server_version >= 150000:
+            self._measure_strategies(fingerprint)
 
     def abandon(self, build):
         """Drop a build that did not finish."""
@@ -306,8 +310,10 @@ class Backend(ServerBackend):
         statement = f"CREATE DATABASE {quote(connection, name)}"
         if template:
             statement += f" TEMPLATE {quote(connection, template)}"
-            if self.strategy and self.server_version >= 150000:
-                statement += f" STRATEGY {self.strategy}"
+            strategy = self._trying.get(name) or self.strategy or (
+                (self._recorded_choice(template) or {}).get("chosen"))
+            if strategy and self.server_version >= 150000:
+                statement += f" STRATEGY {strategy}"
         deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
         while True:
             try:
@@ -360,9 +366,4 @@ class Backend(ServerBackend):
             "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
             {"name": name},
         )
-
-
-def literal(text):
-    """Quote a string literal for PostgreSQL (standard_conforming_strings is on since 9.1)."""
-    return "'" + text.replace("'", "''") + "'"
 

@@ -137,8 +137,9 @@ class ServerBackend(BackendBase):
 
     def describe(self):
         """Return where this backend keeps goldens, for messages."""
-        where = self.url.render_as_string(hide_password=True)
-        return f"{where}, the {self.cluster.describe()}" if self.cluster else where
+        if self.cluster is not None:
+            return f"the {self.cluster.describe()}"
+        return self.url.render_as_string(hide_password=True)
 
     def url_of(self, name):
         """Return the URL of database ``name`` on this server, password included."""
