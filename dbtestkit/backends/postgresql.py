@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from dbtestkit.backends.postgresql_catalog import (  # noqa: F401 (literal: also imported from here)
     Ours, database_row, literal, databases_of_ours, foreign_reason, lock_key,
 )
-from dbtestkit.backends.processes import creator
+from dbtestkit.backends.processes import creator, creator_is_gone
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.intents import IntentJournal
 from dbtestkit.backends.server import (
@@ -291,6 +291,7 @@ class Backend(CloneCosts, ServerBackend):
 
     def reap(self):
         """Remove leftovers (see ``leftovers``) and intent records of dead creators."""
+        self._end_orphaned_creates()
         reaped = super().reap()
         with self.admin.connect() as connection:
             existing = set(connection.exec_driver_sql(
@@ -298,6 +299,25 @@ class Backend(CloneCosts, ServerBackend):
             ).scalars())
         self.intents.sweep(existing)
         return reaped
+
+    def _end_orphaned_creates(self):
+        """End the CREATE DATABASE statements of creators that died: the server would finish them
+        later, after their intent was swept, leaving a database nobody can prove is ours."""
+        names = [name for name in self.intents.names() if creator_is_gone(self.intents.get(name) or {})]
+        if not names:
+            return
+        with self.admin.connect() as connection:
+            statements = tuple(f"CREATE DATABASE {quote(connection, name)} " for name in names)
+            deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
+            while time.monotonic() < deadline:
+                running = [pid for pid, query in connection.exec_driver_sql(
+                    "SELECT pid, query FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE %%' "
+                    "AND state = 'active' AND pid <> pg_backend_pid()") if (query + " ").startswith(statements)]
+                if not running:
+                    return
+                for pid in running:
+                    connection.exec_driver_sql("SELECT pg_terminate_backend(%(pid)s)", {"pid": pid})
+                time.sleep(0.02)
 
     # -- helpers --------------------------------------------------------------
 
