@@ -142,6 +142,8 @@ class RecoveryTests(EmbeddedCase):
         self.assertTrue(self.golden().built)
         pid = self.cluster.postmaster_pid()
         os.kill(pid, signal.SIGKILL)
+        # The next run, once it is dead (a socket dying with its process still takes connections).
+        self.assertTrue(wait_until(lambda: not embedded_host.is_postmaster_of(pid, self.cluster.data)))
         self.assertFalse(self.golden().built)
         self.assertEqual(len(started_lines(self.cluster)), 2, self.cluster.events())
 
