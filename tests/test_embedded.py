@@ -152,18 +152,21 @@ class RecoveryTests(EmbeddedCase):
         pid_file = self.cluster.data / "postmaster.pid"
         lines = pid_file.read_text().splitlines()
         self.cluster.stop()
-        # Our own pid: alive, and not a postmaster, as after a reboot that reused the pid.
-        pid_file.write_text("\n".join([str(os.getpid()), *lines[1:]]) + "\n")
+        # A live process of the server's user, not a postmaster: a pid reused after a reboot.
+        squatter = subprocess.Popen(["sleep", "60"], **embedded_host.as_server_user())
+        self.addCleanup(squatter.wait)
+        self.addCleanup(squatter.kill)
+        pid_file.write_text("\n".join([str(squatter.pid), *lines[1:]]) + "\n")
         self.assertFalse(self.golden().built)
         self.assertIn("removed a stale postmaster.pid", "\n".join(self.cluster.events()))
 
     def test_a_wiped_cluster_folder_is_made_again_and_its_old_server_ended(self):
-        self.golden()
+        self.cluster.ensure_running()
         old = self.cluster.postmaster_pid()
         # A tmpfs emptied under a running server (which may write as it goes).
         self.assertTrue(wait_until(lambda: shutil.rmtree(self.root, ignore_errors=True) or not self.root.exists()))
         self.assertTrue(self.golden().built)
-        self.assertTrue(wait_until(lambda: not embedded_host.is_postmaster_of(old, self.cluster.data)))
+        self.assertFalse(embedded_host.is_postmaster_of(old, self.cluster.data))
         self.assertNotEqual(self.cluster.postmaster_pid(), old)
 
     def test_an_initdb_killed_half_way_leaves_nothing_that_is_used(self):
