@@ -102,7 +102,7 @@ def cmd_server(settings, args):
     cluster = embedded_cluster.cluster_for(url or make_url(embedded_cluster.DRIVERNAME + "://"),
                                            settings.origin("url"))
     if args.action == "start":
-        started = cluster.ensure_running()
+        started = embedded_watch.serve(cluster)
         print(f"{'started' if started is not None else 'already running'}: {cluster.describe()}")
     elif args.action == "stop":
         print(f"{'stopped' if cluster.stop() else 'was not running'}: {cluster.describe()}")

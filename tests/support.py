@@ -392,13 +392,13 @@ def embedded_postgresql_url(test=None):
     if "embedded" not in _server_problems:
         from sqlalchemy.engine import make_url
 
-        from dbtestkit.backends import embedded_cluster
+        from dbtestkit.backends import embedded_cluster, embedded_watch
         from dbtestkit.exceptions import BackendUnavailable
 
         embedded = make_url("postgresql+embedded://")
         try:
             cluster = embedded_cluster.cluster_for(embedded)
-            cluster.ensure_running()
+            embedded_watch.serve(cluster)
             _server_problems["embedded"] = (None, embedded_cluster.server_url(embedded, cluster).render_as_string(
                 hide_password=False))
         except BackendUnavailable as error:

