@@ -166,9 +166,13 @@ def main(argv=None):
             # No project needed: the cluster is the user's, not a golden's.
             code = cmd_server(resolve_settings(keyword_origins=OPTION_ORIGINS, url=args.url), args)
         else:
+            alembic_ini, origins = args.alembic_ini, dict(OPTION_ORIGINS)
+            if alembic_ini is None and not resolve_settings().alembic_ini and os.path.isfile("alembic.ini"):
+                # Run next to alembic.ini with no configuration at all: that project is the one meant.
+                alembic_ini = os.path.abspath("alembic.ini")
+                origins["alembic_ini"] = "alembic.ini in the working directory"
             database = TestDatabase(
-                args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir,
-                _keyword_origins=OPTION_ORIGINS,
+                args.url, alembic_ini=alembic_ini, cache_dir=args.cache_dir, _keyword_origins=origins,
             )
             code = COMMANDS[args.command](database, args)
         # A reader that went away shows here, not as a traceback at exit.
