@@ -7,6 +7,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from dbtestkit.config import mask_url
 from dbtestkit.exceptions import BackendUnavailable, ConfigurationError
+from dbtestkit.report import report, verbose
 
 # The one table that maps a SQLAlchemy backend name to the module serving it.
 # Each module is imported on first use: a suite on SQLite never loads the
@@ -17,6 +18,8 @@ BACKEND_MODULES = {
     "mysql": "dbtestkit.backends.mysql",
     "mariadb": "dbtestkit.backends.mysql",
 }
+# The URL of the embedded PostgreSQL cluster (backends/embedded_cluster.py).
+EMBEDDED_DRIVERNAME = "postgresql+embedded"
 # The sync driver to suggest when a URL names an async one (asyncpg, aiosqlite, aiomysql, …).
 SYNC_DRIVERS = {
     "sqlite": "sqlite",
@@ -41,6 +44,19 @@ def backend_for(url, cache_dir, origin="the URL"):
             "dialect+driver://user:password@host:port/database, e.g. sqlite:// or "
             "postgresql+psycopg://postgres@127.0.0.1/postgres."
         ) from None
+    cluster = None
+    if parsed.drivername == EMBEDDED_DRIVERNAME:
+        # A way to get a server, not a backend: the cluster starts (once per
+        # user) and the PostgreSQL backend gets a URL over its unix socket.
+        from dbtestkit.backends import embedded_cluster, embedded_watch
+
+        cluster = embedded_cluster.cluster_for(parsed, origin)
+        started = embedded_watch.serve(cluster)
+        if started is not None:
+            report(f"started the {cluster.describe()} in {started:.2f}s")
+        elif verbose():
+            report(f"using the {cluster.describe()}")
+        parsed = embedded_cluster.server_url(parsed, cluster)
     where = f"URL {mask_url(url)}, from {origin}"
     module_name = BACKEND_MODULES.get(parsed.get_backend_name())
     if module_name is None:
@@ -51,6 +67,7 @@ def backend_for(url, cache_dir, origin="the URL"):
     _check_driver(parsed, where)
     backend = importlib.import_module(module_name).Backend(parsed, cache_dir)
     backend.url_origin = origin
+    backend.cluster = cluster
     return backend
 
 
