@@ -89,6 +89,7 @@ class Row:
     max_floor: float = None
     min_baseline: float = None
     part: bool = False
+    derived: bool = False
 
 
 class Strategy:
@@ -106,9 +107,12 @@ class Strategy:
     max_floor = None
     min_baseline = None
     rounds = None
+    warmup = True  # False: skip the untimed warm-up round (rows that take minutes)
 
     def __init__(self, ctx):
         self.ctx = ctx
+        # Timings of parts of the current test, {row key: ms}, that test() records.
+        self.parts = {}
 
     def rows(self):
         """The ``Row`` of every key this strategy's ``run`` returns."""
@@ -123,10 +127,13 @@ class Strategy:
         raise NotImplementedError
 
     def run(self, n):
-        """Time test ``n``; return its samples."""
+        """Time test ``n``; return its samples (and those of its parts)."""
+        self.parts = {}
         start = now()
         self.test(n)
-        return {self.key: [ms_since(start)]}
+        samples = {self.key: [ms_since(start)]}
+        samples.update((key, [value]) for key, value in self.parts.items())
+        return samples
 
     def close(self):
         """Release what setup() acquired (and check nothing leaked)."""
@@ -155,7 +162,7 @@ class Group:
         """Called once the untimed warm-up round is over."""
 
     def derived_rows(self, medians):
-        """Extra ``(Row, median ms)`` computed from the measured medians (sums, totals)."""
+        """Extra ``(Row, ms)`` computed from the measured medians (sums, totals): rows with ``derived=True``."""
         return []
 
     def notes(self, medians):
@@ -169,6 +176,17 @@ class Group:
     def close(self):
         """Drop what ``open()`` made; return the errors met on the way."""
         return []
+
+
+def close_all(groups):
+    """Close every group, even when one fails; return the errors, as text."""
+    errors = []
+    for group in reversed(groups):
+        try:
+            errors += group.close()
+        except Exception as error:  # keep cleaning up; report at the end
+            errors.append("%s: %s: %s" % (group.title, type(error).__name__, error))
+    return errors
 
 
 def spread(rounds, count):
@@ -195,6 +213,8 @@ def run_rounds(entries, rounds, after_warmup=(), progress=None):
         order = list(plan)
         rng.shuffle(order)
         for group, strategy, chosen in order:
+            if round_no < 0 and not strategy.warmup:
+                continue
             if round_no >= 0 and chosen is not None and round_no not in chosen:
                 continue
             counter += 1
@@ -218,31 +238,28 @@ def ratio_text(value):
     return "%.1fx" % value if value >= 10 else "%.2fx" % value
 
 
-def table_lines(group, rows, samples):
+def table_lines(group, rows):
     """Lines of one group's block, and its row-bound targets, from ``[(Row, [ms])]``."""
     medians = {row.key: median(values) for row, values in rows}
+    labels = {row.key: row.label for row, _ in rows}
     lines, targets = [], []
     for row, values in rows:
         this = medians[row.key]
-        base = "-"
-        if row.baseline and not row.part:
-            base = ratio_text(medians[row.baseline] / this)
-        floor = "-"
-        if row.floor:
-            floor = ratio_text(this / medians[row.floor])
-        p90 = "%10.3f" % percentile(values, 0.9) if len(values) > 1 else "%10s" % "-"
+        base = ratio_text(medians[row.baseline] / this) if row.baseline and not row.part else "-"
+        floor = ratio_text(this / medians[row.floor]) if row.floor else "-"
+        p90 = "%10s" % "-" if row.derived else "%10.3f" % percentile(values, 0.9)
         label = ("  " if row.part else "") + row.label
         lines.append("  %-44s %5s %10.3f %s %13s %11s"
-                     % (label, len(values) or "", this, p90, base, floor))
+                     % (label, "" if row.derived else len(values), this, p90, base, floor))
         if row.max_floor is not None:
             ratio = this / medians[row.floor]
             targets.append(("%s: %s <= %.2fx of %s" % (group.title, row.label, row.max_floor,
-                                                       row.floor), ratio_text(ratio),
-                            ratio <= row.max_floor))
+                                                       labels[row.floor]),
+                            ratio_text(ratio), ratio <= row.max_floor))
         if row.min_baseline is not None:
             ratio = medians[row.baseline] / this
             targets.append(("%s: %s >= %.0fx cheaper than %s" % (
-                group.title, row.label, row.min_baseline, row.baseline),
+                group.title, row.label, row.min_baseline, labels[row.baseline]),
                 ratio_text(ratio), ratio >= row.min_baseline))
     return lines, targets, medians
 
@@ -259,7 +276,7 @@ def print_report(groups, samples):
         measured = {row.key: median(values) for row, values in rows}
         rows += [(row, [value]) for row, value in group.derived_rows(measured)]
         print("%s   (baseline: %s)" % (group.title, group.baseline_name))
-        lines, targets, medians = table_lines(group, rows, samples)
+        lines, targets, medians = table_lines(group, rows)
         for line in lines:
             print(line)
         print()
@@ -273,5 +290,5 @@ def print_report(groups, samples):
             print()
     print("Targets:")
     for description, measured, met in all_targets:
-        print("  %-78s %10s  %s" % (description, measured, "met" if met else "MISSED"))
+        print("  %-96s %8s  %s" % (description, measured, "met" if met else "MISSED"))
     return all(met for _, _, met in all_targets)

@@ -6,8 +6,8 @@ bytes, so fingerprints and timings are comparable between runs.
 import contextlib
 import dataclasses
 import datetime
-import os
 import io
+import os
 import random
 import re
 import shutil
@@ -142,10 +142,6 @@ class Project:
     tables: tuple
     # A table created by the first revision; the benchmark body writes here.
     body_table: str
-
-    def table_names(self):
-        """Return the names of all tables the head revision has."""
-        return list(self.tables)
 
 
 @dataclasses.dataclass
@@ -374,3 +370,4 @@ def head_metadata(project, database=None):
     # alembic_version is bookkeeping, not part of the application schema.
     metadata.remove(metadata.tables["alembic_version"])
     return metadata
+
