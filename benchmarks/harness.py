@@ -195,10 +195,11 @@ def spread(rounds, count):
     return {i * rounds // count for i in range(count)}
 
 
-def run_rounds(entries, rounds, after_warmup=(), progress=None):
+def run_rounds(entries, rounds, after_warmup=(), progress=None, warmup=True):
     """Interleave ``(group, strategy)`` entries in shuffled rounds; return ``{(group, key): [ms]}``.
 
-    Round -1 is an untimed warm-up (imports, statement caches, page cache).
+    Round -1 is an untimed warm-up (imports, statement caches, page cache),
+    unless ``warmup`` is false.
     Shuffled, not rotated: a test runs measurably slower right after a
     heavy one, and rotating keeps each strategy's predecessor fixed.
     """
@@ -208,7 +209,7 @@ def run_rounds(entries, rounds, after_warmup=(), progress=None):
     rng = random.Random(len(entries) * 1000 + rounds)  # seeded: the same orders on reruns
     counter = 0
     started = time.perf_counter()
-    for round_no in range(-1, rounds):
+    for round_no in range(-1 if warmup else 0, rounds):
         gc.collect()  # so one strategy's garbage is not charged to the next
         order = list(plan)
         rng.shuffle(order)

@@ -49,13 +49,8 @@ def pysqlite_savepoint_fix(engine):
 
 
 def memdb_uri(name):
-    """sqlite3 URI of a named in-memory database shared inside the process."""
+    """sqlite3 URI of a named in-memory database shared inside the process (what dbtestkit uses)."""
     return "file:/%s?vfs=memdb" % name
-
-
-def memdb_url(name):
-    """SQLAlchemy URL for the named in-memory database ``name``."""
-    return "sqlite:///%s&uri=true" % memdb_uri(name)
 
 
 class SlowStrategy(Strategy):
@@ -112,7 +107,7 @@ class SavepointRecipe(Strategy):
         source = sqlite3.connect(self.ctx.golden)
         source.backup(self.keeper)
         source.close()
-        self.engine = pysqlite_savepoint_fix(sa.create_engine(memdb_url(name)))
+        self.engine = pysqlite_savepoint_fix(sa.create_engine("sqlite:///%s&uri=true" % memdb_uri(name)))
         self.connection = self.engine.connect()
         self.outer = self.connection.begin()
 
@@ -156,7 +151,7 @@ class BackupIntoMemdb(Strategy):
         source = sqlite3.connect("file:%s?mode=ro" % self.ctx.golden, uri=True)
         source.backup(keeper)
         source.close()
-        engine = sa.create_engine(memdb_url(name))
+        engine = sa.create_engine("sqlite:///%s&uri=true" % memdb_uri(name))
         self.ctx.body.on_engine(engine)
         engine.dispose()
         keeper.close()

@@ -31,6 +31,7 @@ import servers  # noqa: E402
 FAMILIES = [isolation, servers, migrations]
 BACKENDS = ("sqlite", "postgresql", "mysql")
 ROUNDS = {"full": 500, "quick": 20}
+STARTED = time.perf_counter()
 
 
 def parse_args(argv):
@@ -83,13 +84,15 @@ def open_groups(args, root):
         groups, reasons = family.groups(args, root)
         skipped += ["%s: %s" % (family.NAME, reason) for reason in reasons]
         for group in groups:
-            print("# preparing %s" % group.title, file=sys.stderr, flush=True)
+            started = time.perf_counter()
             try:
                 group.open()
             except Exception:
                 harness.close_all(opened + [group])
                 raise
             opened.append(group)
+            print("# prepared %s in %.1f s" % (group.title, time.perf_counter() - started),
+                  file=sys.stderr, flush=True)
     return opened, skipped
 
 
@@ -102,9 +105,12 @@ def measure(groups, args):
                 strategy.setup()
                 ready.append(strategy)
                 entries.append((group, strategy))
+        print("# set up every row after %.0f s" % (time.perf_counter() - STARTED), file=sys.stderr)
+        # --quick checks that every row runs: no untimed warm-up round.
         return harness.run_rounds(entries, args.rounds, [g.after_warmup for g in groups],
-                                  progress=50)
+                                  progress=50, warmup=not args.quick)
     finally:
+        print("# measured after %.0f s" % (time.perf_counter() - STARTED), file=sys.stderr)
         for strategy in reversed(ready):
             strategy.close()
 

@@ -16,10 +16,6 @@ MIGRATE = "migrate"
 SAVEPOINT_TARGET = 1.25
 # The simulated longer test body of the second set of clone rows.
 LONG_BODY_SECONDS = 0.05
-# Pooled rows run bursts of back-to-back tests, as a suite does: the first
-# POOL_WARMUP tests of a burst eat the clones the pool prepared while idle and
-# are not recorded; the next POOL_RECORDED are.
-POOL_WARMUP, POOL_RECORDED = 3, 4
 
 
 class ServerStrategy(Strategy):
@@ -268,9 +264,10 @@ class DbtestkitPooledClone(DbtestkitClone):
         samples = {self.key: [], self.wait_key: []}
         status, = self.database.pool_status()
         self.ctx.stock.append((status["ready"], status["size"]))
-        for i in range(POOL_WARMUP + POOL_RECORDED):
+        warmup, recorded = self.ctx.pool_burst
+        for i in range(warmup + recorded):
             whole, waited = self.one()
-            if i >= POOL_WARMUP:
+            if i >= warmup:
                 samples[self.key].append(whole)
                 samples[self.wait_key].append(waited)
         # Untimed: let the pool finish its background CREATE/DROP work so it
