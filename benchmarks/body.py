@@ -1,8 +1,10 @@
-"""The test body every benchmark row runs: SELECT count(*), one INSERT, commit."""
+"""The test body every benchmark row runs (SELECT count(*), one INSERT, commit), and dbtestkit's savepoint row around it."""
 import time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+
+from harness import Strategy
 
 
 class Body:
@@ -43,3 +45,24 @@ class Body:
         """Run the body in a new Session on ``engine``."""
         with Session(engine) as session:
             self(session)
+
+
+class DbtestkitSavepoint(Strategy):
+    """DatabaseTestCase's isolation without unittest's overhead: class_scope().open(), per test begin_test() … end()."""
+
+    key, floor = "dbtk_savepoint", "recipe"
+
+    def setup(self):
+        # What DatabaseTestCase.setUpClass does: a class-wide connection and
+        # outer transaction on a clone (ctx.db), with (empty) class data.
+        self.scope = self.ctx.db.class_scope()
+        self.scope.open()
+
+    def test(self, n):
+        test = self.scope.begin_test()
+        self.ctx.body(test.session)
+        test.end()
+
+    def close(self):
+        self.ctx.body.check(self.scope.outer.connection, self.label)
+        self.scope.close()

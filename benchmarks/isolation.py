@@ -19,6 +19,7 @@ from sqlalchemy.pool import StaticPool
 import dbtestkit
 import harness
 import projectgen
+import body
 from body import Body
 from harness import Strategy
 
@@ -192,26 +193,10 @@ class FileCopy(Strategy):
         os.unlink(path)
 
 
-class DbtestkitSavepoint(Strategy):
-    """DatabaseTestCase's isolation (class_scope, begin_test, end), without unittest's overhead."""
+class DbtestkitSavepoint(body.DbtestkitSavepoint):
+    """DatabaseTestCase's isolation on a memory clone."""
 
-    key, label, floor, baseline = "dbtk_savepoint", "dbtestkit DatabaseTestCase", "recipe", UPGRADE
-    max_floor = FLOOR_TARGET
-
-    def setup(self):
-        # What DatabaseTestCase.setUpClass does: a class-wide connection and
-        # outer transaction on a memory clone, with (empty) class data.
-        self.scope = self.ctx.db.class_scope()
-        self.scope.open()
-
-    def test(self, n):
-        test = self.scope.begin_test()
-        self.ctx.body(test.session)
-        test.end()
-
-    def close(self):
-        self.ctx.body.check(self.scope.outer.connection, self.label)
-        self.scope.close()
+    label, baseline, max_floor = "dbtestkit DatabaseTestCase", UPGRADE, FLOOR_TARGET
 
 
 class DbtestkitClone(Strategy):

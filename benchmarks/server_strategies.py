@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+import body
 from harness import Row, Strategy, ms_since, now
 
 MIGRATE = "migrate"
@@ -181,23 +182,10 @@ class MysqlLikeClone(ServerStrategy):
         server.drop(name)
 
 
-class DbtestkitSavepoint(ServerStrategy):
-    """DatabaseTestCase's isolation: class_scope().open(), per test begin_test() … end()."""
+class DbtestkitSavepoint(body.DbtestkitSavepoint):
+    """DatabaseTestCase's isolation on a server clone."""
 
-    key, label, floor, max_floor = "dbtk_savepoint", "dbtestkit savepoint", "recipe", SAVEPOINT_TARGET
-
-    def setup(self):
-        self.scope = self.ctx.sync_db.class_scope()
-        self.scope.open()
-
-    def test(self, n):
-        test = self.scope.begin_test()
-        self.ctx.body(test.session)
-        test.end()
-
-    def close(self):
-        self.ctx.body.check(self.scope.outer.connection, self.label)
-        self.scope.close()
+    label, baseline, max_floor = "dbtestkit savepoint", MIGRATE, SAVEPOINT_TARGET
 
 
 class DbtestkitClone(ServerStrategy):

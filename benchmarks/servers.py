@@ -208,6 +208,7 @@ class ServerGroup(harness.Group):
                                               cache_dir=cache)
         self.golden = harness.quietly(self.sync_db.ensure_golden)
         self.sync_db.stop_pooling()
+        self.db = self.sync_db  # what the savepoint row runs on
         self.pooled_db = dbtestkit.TestDatabase(server.url_text, alembic_ini=self.project.alembic_ini,
                                                 cache_dir=cache)
         harness.quietly(self.pooled_db.ensure_golden)
