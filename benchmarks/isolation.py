@@ -226,14 +226,15 @@ class SizeGroup(harness.Group):
 
     baseline_name = "upgrade per test"
 
-    def __init__(self, size, root, quick, side_measurements):
+    def __init__(self, size, root, quick, first, last):
         self.revisions, self.tables = size
         self.label = "%dx%d" % size
         self.title = "isolation sqlite %s" % self.label
         self.tmp = os.path.join(root, "isolation-" + self.label)
         self.quick = quick
         self.slow_rounds = QUICK_SLOW_ROUNDS if quick else SLOW_ROUNDS.get(size, 10)
-        self.side_measurements = side_measurements
+        # Stack growth on the first size, the warm start on the largest, as before.
+        self.first, self.last = first, last
         self.extra = {}
 
     def open(self):
@@ -261,9 +262,10 @@ class SizeGroup(harness.Group):
 
     def close(self):
         # Side measurements after the rounds, so they do not run among them.
-        if self.side_measurements:
+        if self.first:
             self.extra["stacking"] = measure_stacking(self, 1000 if self.quick else 4000)
-            self.extra["hashing"] = measure_hashing(self.project, 3 if self.quick else 7)
+        self.extra["hashing"] = measure_hashing(self.project, 3 if self.quick else 7)
+        if self.last:
             self.extra["warm"] = measure_warm_start(self, 3 if self.quick else 7)
         self.db.close()
         return []
@@ -307,11 +309,11 @@ class SizeGroup(harness.Group):
 
 
 def groups(args, root):
-    """(groups, reasons skipped): one group per size; the largest also measures the side notes."""
+    """(groups, reasons skipped): one group per size."""
     sizes = SIZES["quick" if args.quick else "full"]
     if "sqlite" not in args.backends:
         return [], ["sqlite is not among --backends"]
-    return [SizeGroup(size, root, args.quick, size == sizes[-1]) for size in sizes], []
+    return [SizeGroup(size, root, args.quick, size == sizes[0], size == sizes[-1]) for size in sizes], []
 
 
 # --------------------------------------------------------------------------
