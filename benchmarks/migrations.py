@@ -19,7 +19,6 @@ import harness
 import projectgen
 from dbtestkit.migration_checks import MigrationRunner
 from dbtestkit.migrations.history import History
-from dbtestkit.testcases.migration import MigrationTestCase
 from harness import Row, Strategy
 
 NAME = "migrations"
@@ -55,7 +54,7 @@ class Ours:
     def start_round(self):
         """A fresh class and a history read again: what one test process pays."""
         History.forget_all()
-        self.test_class = type("Migrations", (MigrationTestCase,), {
+        self.test_class = type("Migrations", (dbtestkit.MigrationTestCase,), {
             "database": self.database, "metadata": self.metadata})
 
     def end_round(self):
@@ -338,7 +337,7 @@ def findings(root):
         projectgen.write_env_py(os.path.join(folder, "migrations", "env.py"))
         metadata = head_metadata(name)
         ours = dbtestkit.TestDatabase("sqlite://", alembic_ini=ini, cache_dir=os.path.join(root, "cache"))
-        test_class = type("Migrations", (MigrationTestCase,), {
+        test_class = type("Migrations", (dbtestkit.MigrationTestCase,), {
             "database": ours, "metadata": metadata, "minimum_downgrade_revision": floor})
         theirs = Theirs("sqlite://", ini, metadata, floor)
         print()

@@ -84,10 +84,12 @@ class PgTruncateReseed(ServerStrategy):
         metadata.reflect(self.engine)
         self.tables = [t for t in metadata.sorted_tables if t.name != "alembic_version"]
         # The seed rows, captured once from the freshly migrated database.
+        self.seed = []
         with self.engine.connect() as connection:
-            self.seed = [(table, rows) for table in self.tables
-                         for rows in [[dict(r._mapping) for r in connection.execute(table.select())]]
-                         if rows]
+            for table in self.tables:
+                rows = [dict(row._mapping) for row in connection.execute(table.select())]
+                if rows:
+                    self.seed.append((table, rows))
         self.truncate = "TRUNCATE %s RESTART IDENTITY CASCADE" % ", ".join(
             self.ctx.server.quote(t.name) for t in self.tables)
 

@@ -67,12 +67,15 @@ class Server:
 
     def execute(self, statement, params=None):
         with self.admin.connect() as connection:
-            return connection.exec_driver_sql(statement, params).scalars().all() \
-                if statement.startswith(("SELECT", "SHOW")) else \
-                connection.exec_driver_sql(statement, params)
+            connection.exec_driver_sql(statement, params)
 
-    def scalar(self, statement):
-        return self.execute(statement)[0]
+    def column(self, statement, params=None):
+        """The first column of the rows ``statement`` returns."""
+        with self.admin.connect() as connection:
+            return connection.exec_driver_sql(statement, params).scalars().all()
+
+    def scalar(self, statement, params=None):
+        return self.column(statement, params)[0]
 
     def scratch_name(self, kind):
         """``dbtk_bench_<kind>_<host>_<pid>_<n>``: found again by ``sweep_stale`` after a killed run."""
@@ -119,7 +122,7 @@ class PostgresServer(Server):
                                                      self.scalar("SHOW data_directory"))
 
     def names(self, like):
-        return self.execute("SELECT datname FROM pg_database WHERE datname LIKE %(p)s", {"p": like})
+        return self.column("SELECT datname FROM pg_database WHERE datname LIKE %(p)s", {"p": like})
 
     def create_sql(self, name, template, strategy):
         return "CREATE DATABASE %s%s%s" % (self.quote(name),
@@ -142,14 +145,14 @@ class MysqlServer(Server):
                                                         self.scalar("SELECT @@datadir"))
 
     def names(self, like):
-        return self.execute("SELECT schema_name FROM information_schema.SCHEMATA "
+        return self.column("SELECT schema_name FROM information_schema.SCHEMATA "
                             "WHERE schema_name LIKE %s", (like,))
 
     def create_sql(self, name, template, strategy):
         return "CREATE DATABASE %s CHARACTER SET utf8mb4" % self.quote(name)
 
     def drop_scratch(self, name):
-        for pid in self.execute("SELECT id FROM information_schema.PROCESSLIST WHERE db = %s "
+        for pid in self.column("SELECT id FROM information_schema.PROCESSLIST WHERE db = %s "
                                 "AND id <> CONNECTION_ID()", (name,)):
             try:
                 self.execute("KILL %d" % int(pid))
@@ -256,9 +259,8 @@ class ServerGroup(harness.Group):
     def count_foreign_keys(self):
         """(migrated, LIKE copy, dbtestkit clone) foreign-key counts on MySQL/MariaDB."""
         def count(schema):
-            return self.server.execute("SELECT count(*) FROM information_schema."
-                                       "REFERENTIAL_CONSTRAINTS WHERE constraint_schema = %s",
-                                       (schema,))[0]
+            return self.server.scalar("SELECT count(*) FROM information_schema."
+                                      "REFERENTIAL_CONSTRAINTS WHERE constraint_schema = %s", (schema,))
 
         like = server_strategies.MysqlLikeClone(self)
         like.setup()
