@@ -112,6 +112,15 @@ class TestDatabase:
         """
         return self.golden.prune_kept(keep_newest)
 
+    def discard_golden(self):
+        """Delete the golden of the current fingerprint, if there is one (the next use builds it); return whether there was."""
+        return self.golden.discard()
+
+    def stop_pooling(self):
+        """Make each clone when it is asked for, in the caller's thread, instead of ahead in a background pool."""
+        self.golden.close()
+        self.golden.pooled = False
+
     def pool_status(self):
         """Return, per pool of clones made ahead (servers), how many are ready, being made, left to drop."""
         return self.golden.pool_status()

@@ -40,6 +40,8 @@ class Golden:
         self._published = None
         self._pools = {}
         self._pools_lock = threading.Lock()
+        # Whether clones are made ahead in background pools (the servers, unless switched off).
+        self.pooled = backend.pooled
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
@@ -89,7 +91,7 @@ class Golden:
         return clone
 
     def _clone_from(self, published, storage):
-        if self.backend.pooled:
+        if self.pooled:
             return self._pool_for(published.fingerprint, storage).take()
         try:
             return self.backend.clone(published.fingerprint, storage)
@@ -127,6 +129,17 @@ class Golden:
         Returns the deleted ``KeptClone`` entries.
         """
         return self.backend.prune_kept(keep_newest, label=self.name)
+
+    def discard(self):
+        """Delete the golden of the current fingerprint, if there is one; return whether there was."""
+        self.close()
+        fingerprint = self.fingerprint()
+        self._published = None
+        with self.backend.build_lock(fingerprint):
+            if self.backend.read_record(fingerprint) is None:
+                return False
+            self.backend.discard_golden(fingerprint)
+        return True
 
     def close(self):
         """Drop the clones prepared ahead for this golden (also done at exit)."""
