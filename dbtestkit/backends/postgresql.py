@@ -117,10 +117,11 @@ class Backend(ServerBackend):
         with self.admin.connect() as connection:
             return database_row(connection, name)
 
-    def start_build(self, fingerprint):
-        """Create the temporary database a golden is built in."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary database a golden is built in (from the golden ``parent``'s template)."""
         name = database_name("build", fingerprint[:15], server_suffix())
-        self._create(name, "build", fingerprint)
+        self._create(name, "build", fingerprint,
+                     template=self.golden_name(parent) if parent is not None else None)
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
@@ -203,6 +204,11 @@ class Backend(ServerBackend):
         """Create a new database from the golden template."""
         self._create(name, "clone", fingerprint, template=self.golden_name(fingerprint))
         return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
+
+    def _copy_clone(self, source, name, storage):
+        """Create a new database with the clone ``source`` as its template (nobody is connected to it)."""
+        self._create(name, "clone", source.fingerprint, template=source.name)
+        return Clone(self, self.url_of(name), name, fingerprint=source.fingerprint)
 
     def before_savepoint_rollback(self, connection):
         """Check deferred constraints now, so a test cannot pass with data that fails at commit."""
