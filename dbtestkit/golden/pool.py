@@ -76,8 +76,8 @@ class ClonePool:
                 "pending_drops": len(self._drops),
             }
 
-    def close(self):
-        """Stop the workers, then drop every prepared and released clone."""
+    def close(self, hand_to=None):
+        """Stop the workers, then drop every prepared and released clone (or pass each to ``hand_to``)."""
         with self._changed:
             if self._closed:
                 return
@@ -90,7 +90,10 @@ class ClonePool:
         self._drops.clear()
         for item in leftovers:
             if not isinstance(item, BaseException):
-                self._drop(item)
+                if hand_to is not None:
+                    hand_to(item)
+                else:
+                    self._drop(item)
 
     def _next_job(self):
         with self._changed:

@@ -61,14 +61,17 @@ class Snapshot:
             return self._pools[storage]
 
     def close(self):
-        """Drop the copies prepared ahead, then the snapshot itself; safe to call twice."""
+        """Drop the copies prepared ahead, then the snapshot itself; safe to call twice.
+
+        On the servers they are handed to the golden's pool, which drops them
+        in the background (a DROP DATABASE can take longer than a test).
+        """
         pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            pool.close()
         source, self.source = self.source, None
+        release = source.releaser if source is not None else None
+        for pool in pools.values():
+            pool.close(hand_to=release)
         if source is not None:
-            # Dropped now, not by the golden's pool later: its copies are gone already.
-            source.hand_over(None)
             source.drop()
 
     def __enter__(self):
