@@ -141,6 +141,7 @@ class ClassSnapshots:
         database.ensure_golden()
         child = run_python(textwrap.dedent(f"""
             import os
+            import time
             from sqlalchemy import text
             import dbtestkit
 
@@ -150,6 +151,10 @@ class ClassSnapshots:
                 lambda connection: connection.execute(text("INSERT INTO author (name) VALUES ('x')")))
             snapshot.open()
             snapshot.clone().drop()
+            # Killed once the pools are idle: a CREATE DATABASE cut off half-way is another test's.
+            pools = list(snapshot._pools.values()) + list(database.golden._pools.values())
+            while any(p.status()["making"] or p.status()["ready"] < p.status()["size"] for p in pools):
+                time.sleep(0.01)
             print(snapshot.source.name, flush=True)
             os._exit(0)  # killed: no cleanup, no atexit
         """))
