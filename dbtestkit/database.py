@@ -96,13 +96,14 @@ class TestDatabase:
         """
         return self.golden.clone(kind)
 
-    def snapshot(self, load):
+    def snapshot(self, load, expected=None):
         """Return an unopened ``Snapshot``: a clone holding what ``load(connection)`` commits, copied per test.
 
         ``open()`` (or ``with``) makes it, ``clone(kind=None)`` copies it,
-        ``close()`` drops it; ``GoldenFileTestCase.setUpTestData`` uses one per class.
+        ``close()`` drops it; ``GoldenFileTestCase.setUpTestData`` uses one per
+        class. ``expected``: how many copies will be taken, when known.
         """
-        return Snapshot(self.golden, load)
+        return Snapshot(self.golden, load, expected)
 
     def with_seeds(self, *seeds, name=None):
         """Return a ``TestDatabase`` whose golden is this one's plus ``seeds``, built from a copy of it.

@@ -10,13 +10,18 @@ from dbtestkit.report import RUN
 class Snapshot:
     """A clone of ``golden`` holding what ``load(connection)`` commits; ``clone()`` copies it for one test.
 
+    ``expected`` (if known) is how many copies will be taken: on the servers
+    no more than that are made ahead.
+
     ``open()`` makes it, ``close()`` drops it and the copies prepared ahead.
     It is a clone like any other (provably ours, reaped if its process dies);
     its copies are clones whose source is a clone.
     """
 
-    def __init__(self, golden, load):
+    def __init__(self, golden, load, expected=None):
         self.golden = golden
+        # How many copies will be taken, if known: no more are made ahead.
+        self.expected = expected
         self.backend = golden.backend
         self._load = load
         self.source = None
@@ -57,7 +62,8 @@ class Snapshot:
         with self._pools_lock:
             if storage not in self._pools:
                 source = self.source
-                self._pools[storage] = ClonePool(lambda: self.backend.copy_clone(source, storage))
+                self._pools[storage] = ClonePool(lambda: self.backend.copy_clone(source, storage),
+                                                 limit=self.expected)
             return self._pools[storage]
 
     def close(self):

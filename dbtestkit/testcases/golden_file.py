@@ -34,7 +34,9 @@ class GoldenFileTestCase(unittest.TestCase):
         super().setUpClass()
         cls._dbtestkit_snapshot = None
         if _has_class_data(cls):
-            snapshot = database_of(cls).snapshot(cls.setUpTestData)
+            # One copy per test: no more are made ahead (a run of a few tests may take fewer).
+            expected = len(unittest.defaultTestLoader.getTestCaseNames(cls))
+            snapshot = database_of(cls).snapshot(cls.setUpTestData, expected)
             # A class cleanup runs even when setUpClass fails half-way.
             cls.addClassCleanup(snapshot.close)
             snapshot.open()

@@ -179,3 +179,26 @@ class ClassSnapshots:
                 self.assertEqual(child.stdout.strip(), repr(sorted(GOLDEN_AUTHORS + ["Snap"])))
         database.close()
         self.assertEqual(self.side.leftovers(database.fingerprint(), self.cache_dir), [])
+
+
+@for_each_backend("postgresql", "mysql")
+class SnapshotPools:
+    """On the servers, copies of a snapshot are made ahead, but no more than the class will take"""
+
+    def test_no_more_copies_are_made_ahead_than_expected(self):
+        database = self.make_database()
+        load = lambda connection: connection.execute(text("INSERT INTO author (name) VALUES ('P')"))  # noqa: E731
+        with database.snapshot(load, expected=3) as snapshot:
+            taken = [snapshot.clone() for _ in range(3)]
+            (pool,) = snapshot._pools.values()
+            self.assertEqual({key: pool.status()[key] for key in ("ready", "making")},
+                             {"ready": 0, "making": 0})
+            extra = snapshot.clone()  # one more than expected: made on the spot
+            taken.append(extra)
+            self.assertEqual(len({clone.name for clone in taken}), 4)
+            with extra.engine.connect() as connection:
+                self.assertEqual(names(connection), sorted(GOLDEN_AUTHORS + ["P"]))
+            for clone in taken:
+                clone.drop()
+        database.close()
+        self.assertEqual(self.side.leftovers(database.fingerprint(), self.cache_dir), [])
