@@ -14,7 +14,8 @@ class DerivedGolden(Golden):
 
     def __init__(self, parent, extra, *, name):
         super().__init__(parent.backend, parent.source, seeds=parent.seeds + tuple(extra),
-                         before=parent.before, name=name, cache_dir=parent.cache_dir)
+                         before=parent.before, name=name, cache_dir=parent.cache_dir,
+                         enforce_foreign_keys=parent.enforce_foreign_keys)
         self.parent = parent
         self.extra = tuple(extra)
 

@@ -55,6 +55,8 @@ class Snapshot:
             clone = self._pool_for(storage).take()
         else:
             clone = self.backend.copy_clone(self.source, storage)
+        if self.golden.enforce_foreign_keys:
+            self.backend.enforce_foreign_keys(clone)
         RUN.clone_made(time.perf_counter() - started)
         return clone
 

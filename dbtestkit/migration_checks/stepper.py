@@ -190,10 +190,11 @@ class Stepper:
 
     def _start(self, start):
         if start == "head":
-            self.clone = self.runner.golden().clone()
+            # Alembic's batch migrations need SQLite's foreign keys off.
+            self.clone = self.runner.golden().clone(enforce_foreign_keys=False)
             self.heads = tuple(sorted(self.history.heads))
         else:
-            self.clone = self.runner.empty_golden().clone()
+            self.clone = self.runner.empty_golden().clone(enforce_foreign_keys=False)
             self.heads = ()
         self.started_from = start
 

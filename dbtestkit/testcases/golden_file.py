@@ -6,10 +6,11 @@ from sqlalchemy.orm import Session
 
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.report import report
+from dbtestkit.testcases.app_sessions import AppSessions
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
 
-class GoldenFileTestCase(unittest.TestCase):
+class GoldenFileTestCase(AppSessions, unittest.TestCase):
     """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
 
     Per test: ``self.url``, ``self.engine``, ``self.session``. Set
@@ -17,6 +18,7 @@ class GoldenFileTestCase(unittest.TestCase):
     Rows that ``setUpTestData`` commits are loaded once per class, into a
     snapshot each test gets a copy of. With ``DBTESTKIT_KEEP=1`` the clone of
     a failed test is kept and its path printed.
+    ``self.bind_sessionmaker(SessionLocal)`` points the app's own sessions at the clone.
     """
 
     database = None
@@ -64,6 +66,9 @@ class GoldenFileTestCase(unittest.TestCase):
 
     def _make_session(self):
         return Session(bind=self.engine)
+
+    def _dbtestkit_app_bind(self):
+        return self.engine, False
 
     def run(self, result=None):
         # Whether a test failed is only known for sure once run() has reported

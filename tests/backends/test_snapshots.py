@@ -3,6 +3,7 @@
 import textwrap
 import unittest
 
+import sqlalchemy as sa
 from sqlalchemy import text
 
 import dbtestkit
@@ -97,6 +98,23 @@ class ClassSnapshots:
         result = run_case(Plain)
         self.assertEqual((result.testsRun, result.failures, result.errors), (1, [], []))
 
+    def test_copies_check_foreign_keys_like_clones_of_the_golden(self):
+        database = self.make_database()
+
+        class Orphans(dbtestkit.GoldenFileTestCase):
+            @classmethod
+            def setUpTestData(cls, connection):
+                connection.execute(text("INSERT INTO book (title, author_id) SELECT 'Earthsea', id FROM author"))
+
+            def test_orphan_book(self):
+                with self.assertRaises(sa.exc.IntegrityError):
+                    with self.engine.begin() as connection:
+                        connection.execute(text("INSERT INTO book (title, author_id) VALUES ('Lost', 999)"))
+
+        Orphans.database = database
+        result = run_case(Orphans)
+        self.assertEqual((result.testsRun, result.failures, result.errors), (1, [], []))
+
     def test_failing_class_data_fails_the_class_and_leaves_nothing(self):
         database = self.make_database()
 
@@ -142,7 +160,8 @@ class ClassSnapshots:
         child = run_python(textwrap.dedent(f"""
             import os
             import time
-            from sqlalchemy import text
+            import sqlalchemy as sa
+from sqlalchemy import text
             import dbtestkit
 
             database = dbtestkit.TestDatabase({self.side.url!r}, alembic_ini={str(self.ini)!r},
