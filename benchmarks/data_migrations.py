@@ -2,15 +2,15 @@
 
 Usage::
 
-    python benchmarks/data_migrations.py [--backends sqlite,postgresql] [--revisions 40]
-                                         [--tables 60] [--rounds N] [--postgresql-url URL]
+    python benchmarks/data_migrations.py [--backends sqlite,postgresql,mysql] [--revisions 40]
+                                         [--tables 60] [--rounds N] [--postgresql-url URL] [--mysql-url URL]
 
 For targets spread over a generated history, the time from nothing to a
 database at the target: a clone of the empty golden walked up to it, against
 a clone of the golden at head walked down to it (clone, walk and drop
 included). Interleaved, shuffled rounds; medians. ``MigrationTestCase``'s
-``migrate_up_to`` picks the start with fewer steps, counting a downgrade as
-``DOWNGRADE_STEP_COST`` upgrades; this measures whether that holds.
+``migrate_up_to`` picks the cheaper start, counting a downgrade as the
+backend's ``downgrade_step_cost`` upgrades; this measures whether that holds.
 """
 import argparse
 import os
@@ -31,12 +31,13 @@ from isolation import quietly  # noqa: E402
 import dbtestkit  # noqa: E402
 from dbtestkit.backends.clone import live_clones  # noqa: E402
 from dbtestkit.migration_checks import MigrationRunner  # noqa: E402
-from dbtestkit.migration_checks.stepper import DOWNGRADE_STEP_COST, Stepper  # noqa: E402
+from dbtestkit.migration_checks.stepper import Stepper  # noqa: E402
 
 DEFAULT_URLS = {
     "sqlite": "sqlite://",
     "postgresql": os.environ.get("DBTESTKIT_TEST_POSTGRESQL_URL")
     or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    "mysql": os.environ.get("DBTESTKIT_TEST_MYSQL_URL") or "mysql+pymysql://root@127.0.0.1:3306/",
 }
 
 
@@ -52,7 +53,7 @@ def reach(runner, target, start):
 
 
 def measure(url, project, targets, rounds, cache_dir):
-    """Return {(target, start): [seconds, ...]}."""
+    """Return ({(target, start): [seconds, ...]}, the backend's downgrade_step_cost)."""
     database = dbtestkit.TestDatabase(url, alembic_ini=project.alembic_ini, cache_dir=cache_dir,
                                       name=f"bench-data-migrations-{os.getpid()}")
     runner = MigrationRunner(database)
@@ -72,7 +73,7 @@ def measure(url, project, targets, rounds, cache_dir):
         runner.empty_golden().close()
         database.backend.discard_golden(database.fingerprint())
         database.backend.dispose()
-    return times
+    return times, database.backend.downgrade_step_cost
 
 
 def main():
@@ -82,23 +83,25 @@ def main():
     parser.add_argument("--tables", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--postgresql-url", default=DEFAULT_URLS["postgresql"])
+    parser.add_argument("--mysql-url", default=DEFAULT_URLS["mysql"])
     args = parser.parse_args()
-    urls = dict(DEFAULT_URLS, postgresql=args.postgresql_url)
+    urls = dict(DEFAULT_URLS, postgresql=args.postgresql_url, mysql=args.mysql_url)
     with tempfile.TemporaryDirectory(prefix="dbtestkit-bench-data-migrations-") as folder:
         project = projectgen.generate_project(os.path.join(folder, "project"), args.revisions, args.tables)
         ids = project.revision_ids
         targets = sorted({ids[max(0, round(len(ids) * share) - 1)] for share in (0.25, 0.5, 0.75, 0.9)})
         print(f"{args.revisions} revisions, {args.tables} tables, {args.rounds} interleaved rounds; "
-              f"medians. Chosen: fewer steps, a downgrade counted as {DOWNGRADE_STEP_COST} upgrades")
+              "medians. Chosen: the fewer steps, a downgrade counted as downgrade_step_cost upgrades")
         print(f"{'backend':<12}{'target':<8}{'up steps':>9}{'from empty':>12}{'down steps':>11}"
               f"{'from head':>11}  chosen")
         for backend in args.backends.split(","):
-            times = measure(urls[backend], project, targets, args.rounds, os.path.join(folder, "cache"))
+            times, cost = measure(urls[backend], project, targets, args.rounds,
+                                  os.path.join(folder, "cache"))
             for target in targets:
                 up, down = ids.index(target) + 1, len(ids) - ids.index(target) - 1
                 empty = statistics.median(times[(target, "empty")]) * 1000
                 head = statistics.median(times[(target, "head")]) * 1000
-                chosen = "head" if down * DOWNGRADE_STEP_COST < up else "empty"
+                chosen = "head" if down * cost < up else "empty"
                 faster = "head" if head < empty else "empty"
                 print(f"{backend:<12}{target:<8}{up:>9}{empty:>9.0f} ms{down:>11}{head:>8.0f} ms  "
                       f"{chosen}{'' if chosen == faster else ' (measured faster: ' + faster + ')'}")

@@ -46,6 +46,10 @@ class BackendBase(abc.ABC):
     # only when texts differ) or merely a change detector.
     schema_digest_sql = None
     schema_digests_exact = False
+    # What a downgrade step costs, counted in upgrade steps: a data-migration
+    # test walks down from head when that is cheaper than up from empty
+    # (measured by benchmarks/data_migrations.py).
+    downgrade_step_cost = 1.0
 
     def __init__(self, url):
         self.url = url

@@ -3,8 +3,9 @@
 A test stops before a data migration, inserts rows, runs it and reads what it
 did. The database starts at base (empty); its clone is made on first use:
 a clone of the empty golden walked up, or, when a test goes straight to a
-revision nearer head than base, a clone of the golden at head walked down
-(downgrades cost about what upgrades do: ``benchmarks/data_migrations.py``).
+revision that is cheaper to reach from head, a clone of the golden at head
+walked down (what a downgrade costs against an upgrade is the backend's
+``downgrade_step_cost``, measured by ``benchmarks/data_migrations.py``).
 """
 
 import sqlalchemy as sa
@@ -12,9 +13,6 @@ import sqlalchemy as sa
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.migrations import driver
 
-# How the start is chosen: walk down from head when it takes fewer steps
-# than walking up from base, counting a downgrade as this many upgrades.
-DOWNGRADE_STEP_COST = 1.0
 BASE_NAMES = ("base",)
 HEAD_NAMES = ("head", "heads")
 
@@ -186,7 +184,9 @@ class Stepper:
         down = driver.revisions_between(self.history.script, self.history.heads, destination, False)
         if any(revision.revision in self.runner.protected_revisions() for revision in down):
             return "empty"
-        return "head" if len(down) * DOWNGRADE_STEP_COST < len(up) else "empty"
+        # A downgrade step costs this many upgrade steps on this backend.
+        cost = self.runner.database.backend.downgrade_step_cost
+        return "head" if len(down) * cost < len(up) else "empty"
 
     def _start(self, start):
         if start == "head":

@@ -121,7 +121,8 @@ class DataMigrationTests:
             "checks = [] must leave the built-in checks out")
         self.assertPassed(run_case(case), 3)
         # 0002 is 2 steps up from base, 3 down from head; 0004 is 4 up, 1 down.
-        self.assertEqual(seen, {"split": "empty", "join": "head"})
+        cost = case.database.backend.downgrade_step_cost
+        self.assertEqual(seen, {"split": "head" if 3 * cost < 2 else "empty", "join": "head"})
         # Every test's clone is gone (of the golden at head, or of the empty golden).
         runner = MigrationRunner(case.database)
         for golden in (runner.golden(), runner.empty_golden()):

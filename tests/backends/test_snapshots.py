@@ -160,8 +160,7 @@ class ClassSnapshots:
         child = run_python(textwrap.dedent(f"""
             import os
             import time
-            import sqlalchemy as sa
-from sqlalchemy import text
+            from sqlalchemy import text
             import dbtestkit
 
             database = dbtestkit.TestDatabase({self.side.url!r}, alembic_ini={str(self.ini)!r},
