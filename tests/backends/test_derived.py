@@ -40,7 +40,7 @@ class DerivedGoldens:
         # A revision that counts its upgrades: proof that a derived build runs no migration.
         self.upgrades = Path(self.tmp) / "upgrades.log"
         write_revision(self.versions, "0005", "create reader", (
-            f"open({str(self.upgrades)!r}, 'a').write('up\\n')\n"
+            f"with open({str(self.upgrades)!r}, 'a') as log:\n    log.write('up\\n')\n"
             'op.create_table("reader", sa.Column("id", sa.Integer, primary_key=True), '
             'sa.Column("name", sa.String(50)))'
         ), 'op.drop_table("reader")', down_revision="0004")
