@@ -1,12 +1,15 @@
 """``TestDatabase``: the public facade. Settings make a ``Golden``; the isolation scopes share its clones."""
 
+import copy
 import sys
 
 from dbtestkit.backends import backend_for
 from dbtestkit.config import find_config_file, private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.golden.derived import DerivedGolden
 from dbtestkit.golden.golden import Golden
 from dbtestkit.golden.seeds import Seed
+from dbtestkit.golden.snapshot import Snapshot
 from dbtestkit.golden.sources import AlembicSource, MetadataSource
 from dbtestkit.isolation import ClassScope, SharedScope
 
@@ -96,6 +99,32 @@ class TestDatabase:
         clone is shared anyway.
         """
         return self.golden.clone(kind)
+
+    def snapshot(self, load, expected=None):
+        """Return an unopened ``Snapshot``: a clone holding what ``load(connection)`` commits, copied per test.
+
+        ``open()`` (or ``with``) makes it, ``clone(kind=None)`` copies it,
+        ``close()`` drops it; ``GoldenFileTestCase.setUpTestData`` uses one per
+        class. ``expected``: how many copies will be taken, when known.
+        """
+        return Snapshot(self.golden, load, expected)
+
+    def with_seeds(self, *seeds, name=None):
+        """Return a ``TestDatabase`` whose golden is this one's plus ``seeds``, built from a copy of it.
+
+        The migrations do not run again: the new golden is a copy of this
+        one's with the seeds run on top, rebuilt when this golden or the
+        seeds' sources change. ``name`` defaults to this name and the seeds'.
+        """
+        extra = tuple(Seed(seed) for seed in seeds)
+        if not extra:
+            raise ConfigurationError("with_seeds() needs at least one seed (a callable or a .sql path).")
+        derived = copy.copy(self)
+        derived.seeds = self.seeds + extra
+        derived.name = name or "+".join([self.name, *(seed.short_name for seed in extra)])
+        derived.golden = DerivedGolden(self.golden, extra, name=derived.name)
+        derived._module_scopes = {}
+        return derived
 
     def prune(self, keep_newest=0):
         """Delete this project's goldens of other fingerprints, keeping the ``keep_newest`` newest.

@@ -3,6 +3,7 @@
 import importlib.util
 import re
 import tempfile
+import textwrap
 import unittest
 
 from tests import support
@@ -32,14 +33,14 @@ class BookshopExampleTests(unittest.TestCase):
         run = self.run_in_bookshop("-m", "unittest", "-v")
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertEqual(self.unittest_count(run.stderr), 30)
+        self.assertEqual(self.unittest_count(run.stderr), 35)
 
     def test_nose2(self):
         self.require_tool("nose2")
         run = self.run_in_bookshop("-m", "nose2", "-v")
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertEqual(self.unittest_count(run.stderr), 30)
+        self.assertEqual(self.unittest_count(run.stderr), 35)
 
     def test_pytest(self):
         self.require_tool("pytest")
@@ -47,8 +48,30 @@ class BookshopExampleTests(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         match = re.search(r"(\d+) passed", run.stdout)
         self.assertIsNotNone(match, run.stdout)
-        self.assertEqual(int(match.group(1)), 30)
+        self.assertEqual(int(match.group(1)), 35)
         self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
+
+
+class ReadmeSnippetTests(unittest.TestCase):
+    """The README's code for these sections is the example suite's code, which the tests above run."""
+
+    SECTIONS = {
+        "Class data in clone-per-test classes": "test_class_data.py",
+        "Data-migration tests": "test_data_migrations.py",
+    }
+
+    def test_snippets_are_taken_from_the_examples(self):
+        readme = (EXAMPLES.parent / "README.rst").read_text(encoding="utf-8")
+        for heading, example in self.SECTIONS.items():
+            section = readme[readme.index(f"{heading}\n"):]
+            section = section[:re.search(r"\n\n[^\n]+\n[-~]{4,}\n", section[len(heading) + 2:]).start()
+                              + len(heading) + 2]
+            blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section)
+            self.assertTrue(blocks, heading)
+            source = (BOOKSHOP / "tests" / example).read_text(encoding="utf-8")
+            for block in blocks:
+                with self.subTest(heading=heading):
+                    self.assertIn(textwrap.dedent(block).strip(), source)
 
 
 class RecipesExampleTests(unittest.TestCase):

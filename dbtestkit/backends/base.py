@@ -46,6 +46,10 @@ class BackendBase(abc.ABC):
     # only when texts differ) or merely a change detector.
     schema_digest_sql = None
     schema_digests_exact = False
+    # What a downgrade step costs, counted in upgrade steps: a data-migration
+    # test walks down from head when that is cheaper than up from empty
+    # (measured by benchmarks/data_migrations.py).
+    downgrade_step_cost = 1.0
 
     def __init__(self, url):
         self.url = url
@@ -114,8 +118,12 @@ class BackendBase(abc.ABC):
         """Return the golden's ``GoldenRecord`` (its ``problem`` says why it is not trusted), None if absent."""
 
     @abc.abstractmethod
-    def start_build(self, fingerprint):
-        """Create the temporary database a golden is built in; return its ``BuildTarget``."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary database a golden is built in; return its ``BuildTarget``.
+
+        Empty, or with ``parent`` (the fingerprint of a published golden) a
+        copy of that golden, for goldens built on top of another.
+        """
 
     def write_record(self, connection, record):
         """Store the record inside the build (backends keeping it beside the database do it at publish)."""
@@ -167,6 +175,18 @@ class BackendBase(abc.ABC):
             self.reap_once()
         return self._copy_golden(fingerprint, self._clone_name(fingerprint), storage)
 
+    def copy_clone(self, source, storage):
+        """Copy the clone ``source`` (a class snapshot) into new ``storage``; return the copy's ``Clone``.
+
+        The copy is a clone like any other (same name scheme, marker and
+        cleanup), whose source is a clone rather than the golden.
+        """
+        if self._survives_crash(storage):
+            self.reap_once()
+        copy = self._copy_clone(source, self._clone_name(source.fingerprint), storage)
+        copy.project = source.project
+        return copy
+
     def reap_once(self):
         """Reap leftovers of crashed runs, once per process (called before the first clone)."""
         if not self._reaped:
@@ -204,6 +224,13 @@ class BackendBase(abc.ABC):
     @abc.abstractmethod
     def _copy_golden(self, fingerprint, name, storage):
         """Copy the golden of ``fingerprint`` into new ``storage`` called ``name``; return its ``Clone``."""
+
+    @abc.abstractmethod
+    def _copy_clone(self, source, name, storage):
+        """Copy the clone ``source`` into new ``storage`` called ``name``; return its ``Clone``.
+
+        Nobody is connected to ``source`` (its engine is disposed).
+        """
 
     @abc.abstractmethod
     def drop_clone(self, clone):

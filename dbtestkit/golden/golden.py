@@ -60,14 +60,17 @@ class Golden:
         ``progress=True`` reports every migration of a build; the default
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
         """
-        self._published = ensure_golden(
-            self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
-            before=self.before,
-        )
+        self._published = self._ensure_published(progress)
         if self._published.built:
             journal_build(self.cache_dir, self._published, self.backend.name)
         RUN.golden_ready(self._published, self.name)
         return self._published
+
+    def _ensure_published(self, progress):
+        return ensure_golden(
+            self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
+            before=self.before,
+        )
 
     def clone(self, kind=None, enforce_foreign_keys=None):
         """Return a new copy of the golden; ``kind="shared"`` when another process must open it.

@@ -4,6 +4,7 @@ import unittest
 
 from sqlalchemy.orm import Session
 
+from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.report import report
 from dbtestkit.testcases.app_sessions import AppSessions
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
@@ -14,7 +15,9 @@ class GoldenFileTestCase(AppSessions, unittest.TestCase):
 
     Per test: ``self.url``, ``self.engine``, ``self.session``. Set
     ``clone_kind = "shared"`` when another process must open ``self.url``.
-    With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
+    Rows that ``setUpTestData`` commits are loaded once per class, into a
+    snapshot each test gets a copy of. With ``DBTESTKIT_KEEP=1`` the clone of
+    a failed test is kept and its path printed.
     ``self.bind_sessionmaker(SessionLocal)`` points the app's own sessions at the clone.
     """
 
@@ -24,10 +27,36 @@ class GoldenFileTestCase(AppSessions, unittest.TestCase):
     engine = SetInSetUp()
     session = SetInSetUp()
 
+    @classmethod
+    def setUpTestData(cls, connection):
+        """Override to load rows once per class: committed into a class snapshot, copied for each test."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._dbtestkit_snapshot = None
+        if _has_class_data(cls):
+            # One copy per test: no more are made ahead (a run of a few tests may take fewer).
+            expected = len(unittest.defaultTestLoader.getTestCaseNames(cls))
+            snapshot = database_of(cls).snapshot(cls.setUpTestData, expected)
+            # A class cleanup runs even when setUpClass fails half-way.
+            cls.addClassCleanup(snapshot.close)
+            snapshot.open()
+            cls._dbtestkit_snapshot = snapshot
+
     def setUp(self):
         super().setUp()
-        database = database_of(type(self))
-        clone = database.clone(kind=self.clone_kind)
+        cls = type(self)
+        database = database_of(cls)
+        if not _has_class_data(cls):
+            clone = database.clone(kind=self.clone_kind)
+        elif cls.__dict__.get("_dbtestkit_snapshot") is not None:
+            clone = cls._dbtestkit_snapshot.clone(kind=self.clone_kind)
+        else:
+            raise ConfigurationError(
+                f"{cls.__qualname__}.setUpClass did not call super().setUpClass(); "
+                "GoldenFileTestCase loads setUpTestData's rows there."
+            )
         self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
         self.addCleanup(self._release_clones_unless_run_decides)
         self.url = clone.url
@@ -67,6 +96,10 @@ class GoldenFileTestCase(AppSessions, unittest.TestCase):
                 report(f"kept the clone of failed test {self.id()} at {location}")
             else:
                 clone.drop()
+
+
+def _has_class_data(cls):
+    return cls.setUpTestData.__func__ is not GoldenFileTestCase.setUpTestData.__func__
 
 
 class _FailureWatch:
