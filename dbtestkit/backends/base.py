@@ -12,6 +12,7 @@ import contextlib
 
 from sqlalchemy import create_engine, event
 
+from dbtestkit.backends.drivers import async_drivername, check_async_driver, to_async_url
 from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
 from dbtestkit.report import report
 
@@ -46,15 +47,27 @@ class BackendBase(abc.ABC):
     # only when texts differ) or merely a change detector.
     schema_digest_sql = None
     schema_digests_exact = False
+    # The ``backend+driver`` async code uses (the URL's own if it named an
+    # async driver; set by ``backend_for``): ``url`` is always a sync one.
+    async_drivername = None
 
     def __init__(self, url):
         self.url = url
         self._reaped = False
+        self._async_checked = False
 
     @property
     def dialect(self):
         """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
         return self.url.get_dialect()()
+
+    def async_url(self, url):
+        """Return ``url`` (of a build or a clone) with the async driver, checking once that it is installed."""
+        drivername = self.async_drivername or async_drivername(self.url)
+        if not self._async_checked:
+            check_async_driver(drivername)
+            self._async_checked = True
+        return to_async_url(url, drivername)
 
     # -- identity (hooks) -----------------------------------------------------
 
