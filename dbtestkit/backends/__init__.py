@@ -43,8 +43,9 @@ def backend_for(url, cache_dir, origin="the URL"):
     _check_dialect(parsed, where)
     # An async URL: goldens are built and cloned through a sync driver of the
     # same database; async test cases and an async env.py get the async one.
-    async_drivername = drivers.async_drivername(parsed)
-    if drivers.is_async(parsed):
+    # Otherwise the default async driver is looked up on first async use only.
+    async_drivername = parsed.drivername if drivers.is_async(parsed) else None
+    if async_drivername:
         drivers.check_async_driver(async_drivername)
     parsed = drivers.sync_url(parsed, where)
     _check_driver(parsed, where)
