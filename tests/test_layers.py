@@ -11,7 +11,7 @@ LAYERS = [
                "dbtestkit.testcases", "dbtestkit.pytest_plugin"]),
     ("checks", ["dbtestkit.migration_checks"]),
     ("facade", ["dbtestkit.database"]),
-    ("isolation", ["dbtestkit.isolation"]),
+    ("isolation", ["dbtestkit.isolation", "dbtestkit.async_isolation"]),
     ("golden", ["dbtestkit.golden"]),
     ("migrations", ["dbtestkit.migrations"]),
     ("backends", ["dbtestkit.backends"]),

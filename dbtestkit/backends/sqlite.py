@@ -266,7 +266,12 @@ class Backend(BackendBase):
         so the test's own connection keeps this short wait too: waiting 5 s
         (the driver's default) would only delay the same "database is locked".
         """
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
+        # Through a cursor: aiosqlite's adapted connection has no execute().
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is SQLITE_BUSY, "database is locked"."""

@@ -5,6 +5,7 @@ with the isolation scopes, the migration checks build their twins from it,
 and a CLI or a pytest fixture can use it as it is.
 """
 
+import asyncio
 import threading
 import time
 
@@ -53,7 +54,12 @@ class Golden:
 
         ``progress=True`` reports every migration of a build; the default
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
+        Called inside a running event loop, the build runs in a thread of its
+        own, where env.py may call ``asyncio.run()`` (the async template does).
         """
+        return outside_event_loop(self._ensure, progress)
+
+    def _ensure(self, progress):
         self._published = ensure_golden(
             self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
             before=self.before,
@@ -138,3 +144,30 @@ class Golden:
     def __repr__(self):
         return f"<Golden {self.name} on {self.backend.name}>"
 
+
+
+def outside_event_loop(function, *args):
+    """Return ``function(*args)``, run in a thread of its own when this thread runs an event loop.
+
+    ``asyncio.run()`` cannot be called inside a running loop: an env.py that
+    calls it (Alembic's async template), or an async loader, would fail there.
+    The loop waits, blocked, until the function returns.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return function(*args)
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except BaseException as error:  # re-raised in the caller's thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, name="dbtestkit-outside-loop", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome.pop("error")
+    return outcome["value"]

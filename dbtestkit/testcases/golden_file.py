@@ -8,33 +8,13 @@ from dbtestkit.report import report
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
 
-class GoldenFileTestCase(unittest.TestCase):
-    """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
+class KeepsFailedClones:
+    """Drops a test's clones after it ran, or keeps them (``DBTESTKIT_KEEP``) when it failed.
 
-    Per test: ``self.url``, ``self.engine``, ``self.session``. Set
-    ``clone_kind = "shared"`` when another process must open ``self.url``.
-    With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
+    Mixed into the clone-per-test classes, sync and async; ``setUp`` appends
+    ``(database, clone)`` to ``self._dbtestkit_clones`` and registers
+    ``_release_clones_unless_run_decides`` as a cleanup.
     """
-
-    database = None
-    clone_kind = None
-    url = SetInSetUp()
-    engine = SetInSetUp()
-    session = SetInSetUp()
-
-    def setUp(self):
-        super().setUp()
-        database = database_of(type(self))
-        clone = database.clone(kind=self.clone_kind)
-        self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
-        self.addCleanup(self._release_clones_unless_run_decides)
-        self.url = clone.url
-        self.engine = clone.engine
-        self.session = self._make_session()
-        self.addCleanup(self.session.close)
-
-    def _make_session(self):
-        return Session(bind=self.engine)
 
     def run(self, result=None):
         # Whether a test failed is only known for sure once run() has reported
@@ -63,6 +43,34 @@ class GoldenFileTestCase(unittest.TestCase):
             else:
                 clone.drop()
 
+
+class GoldenFileTestCase(KeepsFailedClones, unittest.TestCase):
+    """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
+
+    Per test: ``self.url``, ``self.engine``, ``self.session``. Set
+    ``clone_kind = "shared"`` when another process must open ``self.url``.
+    With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
+    """
+
+    database = None
+    clone_kind = None
+    url = SetInSetUp()
+    engine = SetInSetUp()
+    session = SetInSetUp()
+
+    def setUp(self):
+        super().setUp()
+        database = database_of(type(self))
+        clone = database.clone(kind=self.clone_kind)
+        self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
+        self.addCleanup(self._release_clones_unless_run_decides)
+        self.url = clone.url
+        self.engine = clone.engine
+        self.session = self._make_session()
+        self.addCleanup(self.session.close)
+
+    def _make_session(self):
+        return Session(bind=self.engine)
 
 class _FailureWatch:
     """Passes a test's results on to the real result, noting whether it failed."""

@@ -1,0 +1,243 @@
+"""Isolation for async tests: a clone holding a scope's data, and per test a connection, transaction and AsyncSession.
+
+Every async test runs in an event loop of its own (IsolatedAsyncioTestCase,
+pytest-asyncio's function loops), and an async connection belongs to the
+loop that opened it, so no connection may span tests. A scope (a test
+class, or a pytest module) therefore gets a clone of its own, whose data is
+*committed* once, outside any loop; each test then opens, in its own loop, a
+connection with an outer transaction and a SAVEPOINT, and rolls back and
+closes it before that loop ends. Framework-free: the unittest layer drives
+these objects, and so can a pytest plugin.
+"""
+
+import asyncio
+import inspect
+import sys
+import warnings
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from dbtestkit.exceptions import ConfigurationError, ConnectionLost, IsolationBroken
+from dbtestkit.golden.golden import outside_event_loop
+from dbtestkit.isolation import CONNECTION_LOST, ISOLATION_BROKEN
+
+SAVEPOINT = "dbtestkit_test"
+
+
+class AsyncScope:
+    """A clone of ``golden`` holding one scope's data, and the ``AsyncEngine`` its tests connect through.
+
+    ``load`` inserts the data: ``load(connection)`` with a sync ``Connection``
+    or ``async load(connection)`` with an ``AsyncConnection``; it runs once,
+    and its transaction is committed (the clone is the scope's alone).
+    ``open()`` is called outside any loop (in one, it runs in a thread);
+    ``open_async()`` in the running loop; ``begin_test()`` in each test's.
+    """
+
+    def __init__(self, golden, load=None):
+        self.golden = golden
+        self.backend = golden.backend
+        self.load = load
+        self.clone = None
+        self.url = None
+        self.engine = None
+
+    def open(self):
+        """Clone the golden and load the data, outside any event loop."""
+        outside_event_loop(self._open)
+
+    def _open(self):
+        self._new_clone()
+        if _is_async(self.load):
+            asyncio.run(self._load_async())
+        elif self.load is not None:
+            self._load_sync()
+
+    async def open_async(self):
+        """Clone the golden (a blocking call) and load the data in the running loop."""
+        self._new_clone()
+        if _is_async(self.load):
+            await self._load_async()
+        elif self.load is not None:
+            self._load_sync()
+
+    def _new_clone(self):
+        self.close()
+        self.clone = self.golden.clone()
+        try:
+            self.url = self.backend.async_url(self.clone.url)
+        except BaseException:  # the async driver is missing: leave nothing behind
+            self.close()
+            raise
+        # NullPool: a pooled connection would outlive its test's loop.
+        engine = create_async_engine(self.url, poolclass=NullPool)
+        self.backend.prepare_outer_engine(engine.sync_engine)
+        self.engine = engine
+
+    def _load_sync(self):
+        engine = self.clone.engine
+        with engine.begin() as connection:
+            self.load(connection)
+        engine.dispose()
+
+    async def _load_async(self):
+        # An engine of this loop's own, disposed before the loop ends.
+        engine = create_async_engine(self.url, poolclass=NullPool)
+        try:
+            async with engine.begin() as connection:
+                await self.load(connection)
+        finally:
+            await engine.dispose()
+
+    async def begin_test(self):
+        """Return the ``AsyncTestTransaction`` of one test, begun in the running loop."""
+        if self.clone is None:
+            raise ConfigurationError(
+                "The async scope is not open: call super().setUpClass() in setUpClass "
+                "overrides (or open() the scope before its tests)."
+            )
+        return await AsyncTestTransaction.begin(self)
+
+    async def renew(self):
+        """Start again on a fresh clone with the data loaded again, after a test broke the clone."""
+        await self.open_async()
+
+    def close(self):
+        """Drop the clone (the engine pools nothing, so nothing is left in any loop)."""
+        clone, self.clone, self.engine = self.clone, None, None
+        if clone is not None:
+            clone.drop()
+
+
+class AsyncTestTransaction:
+    """One test's connection, outer transaction, SAVEPOINT and ``AsyncSession`` (may commit freely)."""
+
+    # Not a test, despite the name.
+    __test__ = False
+
+    def __init__(self, scope, connection, transaction):
+        self.scope = scope
+        self.connection = connection
+        self.transaction = transaction
+        # create_savepoint: the app's commit() releases the session's own
+        # savepoint, never the test's savepoint or the outer transaction.
+        self.session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
+
+    @classmethod
+    async def begin(cls, scope):
+        """Connect to ``scope``'s clone and begin the test's transaction and savepoint."""
+        connection = await scope.engine.connect()
+        try:
+            await connection.run_sync(scope.backend.prepare_outer_connection)
+            transaction = await connection.begin()
+            await connection.exec_driver_sql(f"SAVEPOINT {SAVEPOINT}")
+        except BaseException:
+            await connection.close()
+            raise
+        return cls(scope, connection, transaction)
+
+    async def end(self):
+        """Close the session, undo everything the test did and close the connection, in this loop.
+
+        Raises ``IsolationBroken`` (the test ended the outer transaction, or
+        MySQL committed DDL) or ``ConnectionLost``, after renewing the scope's
+        clone so the next test starts clean.
+        """
+        backend, connection = self.scope.backend, self.connection
+        cause = None
+        try:
+            await self.session.close()
+            if self.transaction.is_active and not connection.invalidated:
+                try:
+                    await connection.run_sync(backend.before_savepoint_rollback)
+                finally:
+                    # Fails on MySQL when DDL committed (and so erased) the savepoint.
+                    await connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+                    await self.transaction.rollback()
+                return
+        except DBAPIError as error:
+            if not (error.connection_invalidated or backend.savepoint_lost(error)):
+                raise
+            cause = error
+        finally:
+            lost = connection.invalidated
+            await connection.close()
+        await self.scope.renew()
+        if lost:
+            raise ConnectionLost(CONNECTION_LOST) from cause
+        raise IsolationBroken(ISOLATION_BROKEN) from cause
+
+
+class AsyncClone:
+    """One test's clone of the golden, through the async driver: ``.url``, ``.engine``, ``.clone``.
+
+    ``.engine`` is an ``AsyncEngine`` as the app would make one on ``.url``,
+    created on first use in the running loop; ``await dispose()`` it in that
+    loop, then drop (or keep) ``.clone``.
+    """
+
+    def __init__(self, clone):
+        self.clone = clone
+        self.url = clone.backend.async_url(clone.url)
+        self._engine = None
+
+    @property
+    def engine(self):
+        """The clone's ``AsyncEngine``, created on first use."""
+        if self._engine is None:
+            self._engine = create_async_engine(self.url)
+        return self._engine
+
+    async def dispose(self):
+        """Close the engine's connections, in the loop that opened them."""
+        if self._engine is not None:
+            await self._engine.dispose()
+
+
+class MissingAwaits:
+    """Records coroutines created and never awaited while it is active (a test that forgot ``await``).
+
+    Python reports such a coroutine with a RuntimeWarning when it is freed;
+    under ``-W error`` that becomes an "Exception ignored" report instead.
+    Both are caught here (other warnings pass on unchanged), so the test can
+    fail with ``message()``.
+    """
+
+    def __init__(self):
+        self.found = []
+
+    def __enter__(self):
+        self._showwarning, self._unraisablehook = warnings.showwarning, sys.unraisablehook
+        warnings.showwarning, sys.unraisablehook = self._warning, self._unraisable
+        return self
+
+    def __exit__(self, *exc_info):
+        warnings.showwarning, sys.unraisablehook = self._showwarning, self._unraisablehook
+
+    def _warning(self, message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RuntimeWarning) and "was never awaited" in str(message):
+            self.found.append(f"{str(message).splitlines()[0]} (freed at {filename}:{lineno})")
+            return
+        self._showwarning(message, category, filename, lineno, file, line)
+
+    def _unraisable(self, unraisable):
+        error = unraisable.exc_value
+        if isinstance(error, RuntimeWarning) and "was never awaited" in str(error):
+            self.found.append(str(error).splitlines()[0])
+            return
+        self._unraisablehook(unraisable)
+
+    def message(self, test_id):
+        """Explain what was not awaited in test ``test_id``."""
+        found = "; ".join(self.found)
+        return (
+            f"{test_id} called a coroutine function without awaiting it: {found}. Its work "
+            "(a query, a commit) never ran, so the test checked nothing of it. Write "
+            "`await` before the call, e.g. `await self.session.execute(...)`."
+        )
+
+
+def _is_async(load):
+    return load is not None and inspect.iscoroutinefunction(load)
