@@ -207,6 +207,10 @@ class MissingAwaits:
 
     def __init__(self):
         self.found = []
+        # What showwarning was given for each of ``found`` (None: it was unraisable).
+        self._replay = []
+        # How many of ``found`` the test's failure already reports.
+        self.reported = 0
 
     def __enter__(self):
         self._showwarning, self._unraisablehook = warnings.showwarning, sys.unraisablehook
@@ -215,23 +219,33 @@ class MissingAwaits:
 
     def __exit__(self, *exc_info):
         warnings.showwarning, sys.unraisablehook = self._showwarning, self._unraisablehook
+        # Not turned into a failure (the test failed anyway): shown as Python would have.
+        for shown in self._replay[self.reported:]:
+            if shown is not None:
+                warnings.showwarning(*shown)
 
     def _warning(self, message, category, filename, lineno, file=None, line=None):
         if issubclass(category, RuntimeWarning) and "was never awaited" in str(message):
             self.found.append(f"{str(message).splitlines()[0]} (freed at {filename}:{lineno})")
+            self._replay.append((message, category, filename, lineno, file, line))
             return
         self._showwarning(message, category, filename, lineno, file, line)
 
     def _unraisable(self, unraisable):
         error = unraisable.exc_value
         if isinstance(error, RuntimeWarning) and "was never awaited" in str(error):
-            self.found.append(str(error).splitlines()[0])
+            # The loop's debug mode (IsolatedAsyncioTestCase's) records where it was made.
+            origin = getattr(unraisable.object, "cr_origin", None)
+            where = f" (created at {origin[0][0]}:{origin[0][1]})" if origin else ""
+            self.found.append(str(error).splitlines()[0] + where)
+            self._replay.append(None)
             return
         self._unraisablehook(unraisable)
 
     def message(self, test_id):
         """Explain what was not awaited in test ``test_id``."""
         found = "; ".join(self.found)
+        self.reported = len(self.found)
         return (
             f"{test_id} called a coroutine function without awaiting it: {found}. Its work "
             "(a query, a commit) never ran, so the test checked nothing of it. Write "
