@@ -56,8 +56,9 @@ class AsyncScope:
             self._load_sync()
 
     async def open_async(self):
-        """Clone the golden (a blocking call) and load the data in the running loop."""
-        self._new_clone()
+        """Clone the golden (in a worker thread) and load the data in the running loop."""
+        # A clone may take a CREATE DATABASE, which must not stall the loop.
+        await asyncio.to_thread(self._new_clone)
         if _is_async(self.load):
             await self._load_async()
         elif self.load is not None:

@@ -1,5 +1,7 @@
 """AsyncGoldenFileTestCase: each async test gets its own clone of the golden, through the async driver."""
 
+import asyncio
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
@@ -31,7 +33,8 @@ class AsyncGoldenFileTestCase(KeepsFailedClones, AwaitCheckedTestCase):
     async def asyncSetUp(self):
         await super().asyncSetUp()
         database = database_of(type(self))
-        handle = database.async_clone(kind=self.clone_kind)
+        # In a worker thread: a clone may take a CREATE DATABASE, which must not stall the loop.
+        handle = await asyncio.to_thread(database.async_clone, self.clone_kind)
         self.__dict__.setdefault("_dbtestkit_clones", []).append((database, handle.clone))
         self.addCleanup(self._release_clones_unless_run_decides)
         # Cleanups run last in, first out: the session closes, then the engine is disposed.
