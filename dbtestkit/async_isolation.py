@@ -12,7 +12,10 @@ these objects, and so can a pytest plugin.
 
 import asyncio
 import inspect
+import os
+import re
 import sys
+import sysconfig
 import warnings
 
 from sqlalchemy.exc import DBAPIError
@@ -92,14 +95,17 @@ class AsyncScope:
         finally:
             await engine.dispose()
 
-    async def begin_test(self):
-        """Return the ``AsyncTestTransaction`` of one test, begun in the running loop."""
+    async def begin_test(self, **session_options):
+        """Return the ``AsyncTestTransaction`` of one test, begun in the running loop.
+
+        ``session_options`` go to its ``AsyncSession`` (e.g. ``expire_on_commit=False``).
+        """
         if self.clone is None:
             raise ConfigurationError(
                 "The async scope is not open: call super().setUpClass() in setUpClass "
                 "overrides (or open() the scope before its tests)."
             )
-        return await AsyncTestTransaction.begin(self)
+        return await AsyncTestTransaction.begin(self, session_options)
 
     async def renew(self):
         """Start again on a fresh clone with the data loaded again, after a test broke the clone."""
@@ -118,16 +124,17 @@ class AsyncTestTransaction:
     # Not a test, despite the name.
     __test__ = False
 
-    def __init__(self, scope, connection, transaction):
+    def __init__(self, scope, connection, transaction, session_options=None):
         self.scope = scope
         self.connection = connection
         self.transaction = transaction
         # create_savepoint: the app's commit() releases the session's own
         # savepoint, never the test's savepoint or the outer transaction.
-        self.session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint")
+        self.session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
+                                    **(session_options or {}))
 
     @classmethod
-    async def begin(cls, scope):
+    async def begin(cls, scope, session_options=None):
         """Connect to ``scope``'s clone and begin the test's transaction and savepoint."""
         connection = await scope.engine.connect()
         try:
@@ -137,7 +144,7 @@ class AsyncTestTransaction:
         except BaseException:
             await connection.close()
             raise
-        return cls(scope, connection, transaction)
+        return cls(scope, connection, transaction, session_options)
 
     async def end(self):
         """Close the session, undo everything the test did and close the connection, in this loop.
@@ -202,14 +209,14 @@ class MissingAwaits:
 
     Python reports such a coroutine with a RuntimeWarning when it is freed;
     under ``-W error`` that becomes an "Exception ignored" report instead.
-    Both are caught here (other warnings pass on unchanged), so the test can
-    fail with ``message()``.
+    Both are caught here, so the test can fail with ``message()``; other
+    warnings, and coroutines a library made (left behind by an earlier
+    error), pass on unchanged.
     """
 
     def __init__(self):
+        # (what to tell, how to show it as Python would have) per coroutine.
         self.found = []
-        # What showwarning was given for each of ``found`` (None: it was unraisable).
-        self._replay = []
         # How many of ``found`` the test's failure already reports.
         self.reported = 0
 
@@ -221,37 +228,55 @@ class MissingAwaits:
     def __exit__(self, *exc_info):
         warnings.showwarning, sys.unraisablehook = self._showwarning, self._unraisablehook
         # Not turned into a failure (the test failed anyway): shown as Python would have.
-        for shown in self._replay[self.reported:]:
-            if shown is not None:
-                warnings.showwarning(*shown)
+        for _, show in self.found[self.reported:]:
+            show()
 
     def _warning(self, message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, RuntimeWarning) and "was never awaited" in str(message):
-            self.found.append(f"{str(message).splitlines()[0]} (freed at {filename}:{lineno})")
-            self._replay.append((message, category, filename, lineno, file, line))
-            return
-        self._showwarning(message, category, filename, lineno, file, line)
+        def show():
+            self._showwarning(message, category, filename, lineno, file, line)
+
+        text = str(message)
+        # The loop's debug mode (IsolatedAsyncioTestCase's) adds where it was made.
+        made = _FILE_LINE.findall(text)
+        if not _unawaited(category, text) or (made and _in_library(made[-1][0])):
+            return show()
+        where = f"created at {made[-1][0]}:{made[-1][1]}" if made else f"freed at {filename}:{lineno}"
+        self.found.append((f"{text.splitlines()[0]} ({where})", show))
 
     def _unraisable(self, unraisable):
+        def show():
+            self._unraisablehook(unraisable)
+
         error = unraisable.exc_value
-        if isinstance(error, RuntimeWarning) and "was never awaited" in str(error):
-            # The loop's debug mode (IsolatedAsyncioTestCase's) records where it was made.
-            origin = getattr(unraisable.object, "cr_origin", None)
-            where = f" (created at {origin[0][0]}:{origin[0][1]})" if origin else ""
-            self.found.append(str(error).splitlines()[0] + where)
-            self._replay.append(None)
-            return
-        self._unraisablehook(unraisable)
+        origin = getattr(unraisable.object, "cr_origin", None)
+        if not _unawaited(type(error), str(error)) or (origin and _in_library(origin[0][0])):
+            return show()
+        where = f" (created at {origin[0][0]}:{origin[0][1]})" if origin else ""
+        self.found.append((str(error).splitlines()[0] + where, show))
 
     def message(self, test_id):
         """Explain what was not awaited in test ``test_id``."""
-        found = "; ".join(self.found)
+        found = "; ".join(text for text, _ in self.found)
         self.reported = len(self.found)
         return (
             f"{test_id} called a coroutine function without awaiting it: {found}. Its work "
             "(a query, a commit) never ran, so the test checked nothing of it. Write "
             "`await` before the call, e.g. `await self.session.execute(...)`."
         )
+
+
+_FILE_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+# Where Python and installed packages live: coroutines made there are no test's doing.
+_LIBRARY_PATHS = tuple({os.path.join(path, "") for key, path in sysconfig.get_paths().items()
+                        if key in ("stdlib", "platstdlib", "purelib", "platlib")})
+
+
+def _unawaited(category, text):
+    return issubclass(category, RuntimeWarning) and "was never awaited" in text
+
+
+def _in_library(filename):
+    return os.path.abspath(filename).startswith(_LIBRARY_PATHS)
 
 
 def _is_async(load):

@@ -15,10 +15,12 @@ class AsyncGoldenFileTestCase(KeepsFailedClones, AwaitCheckedTestCase):
     Per test: ``self.url`` (the async driver's), ``self.engine`` (an
     ``AsyncEngine`` on it, disposed in the test's loop; the app may make its
     own instead) and ``self.session`` (an ``AsyncSession``). ``clone_kind``
-    and ``DBTESTKIT_KEEP`` work as in ``GoldenFileTestCase``.
+    and ``DBTESTKIT_KEEP`` work as in ``GoldenFileTestCase``; ``session_options``
+    as in ``AsyncDatabaseTestCase``.
     """
 
     database = None
+    session_options = {"expire_on_commit": False}
     clone_kind = None
     url = SetInSetUp()
     engine = SetInSetUp()
@@ -41,5 +43,5 @@ class AsyncGoldenFileTestCase(KeepsFailedClones, AwaitCheckedTestCase):
         self.addAsyncCleanup(handle.dispose)
         self.url = handle.url
         self.engine = handle.engine
-        self.session = AsyncSession(bind=self.engine)
+        self.session = AsyncSession(bind=self.engine, **self.session_options)
         self.addAsyncCleanup(self.session.close)

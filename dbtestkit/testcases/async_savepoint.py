@@ -11,10 +11,14 @@ class AsyncDatabaseTestCase(AwaitCheckedTestCase):
     Per test: ``self.session`` (an ``AsyncSession``; may commit and roll back
     freely), ``self.connection`` (``AsyncConnection``) and ``self.engine``
     (``AsyncEngine``). ``setUpTestData`` (sync, or ``async def``) runs once per
-    class. If you override ``asyncSetUp`` or ``setUpClass``, call ``super()`` first.
+    class. ``session_options`` go to the session: attribute loads after a
+    commit would need an ``await``, so it does not expire them, as most async
+    apps' sessionmakers. If you override ``asyncSetUp`` or ``setUpClass``,
+    call ``super()`` first.
     """
 
     database = None
+    session_options = {"expire_on_commit": False}
     session = SetInSetUp()
     connection = SetInSetUp()
     engine = SetInSetUp()
@@ -43,7 +47,7 @@ class AsyncDatabaseTestCase(AwaitCheckedTestCase):
                 f"{type(self).__qualname__}.setUpClass did not call super().setUpClass(); "
                 "AsyncDatabaseTestCase makes the class's clone there."
             )
-        test = await scope.begin_test()
+        test = await scope.begin_test(**self.session_options)
         # Runs in this test's loop, after the test's own cleanups, even when
         # asyncSetUp fails after this point.
         self.addAsyncCleanup(test.end)
