@@ -5,9 +5,12 @@ import re
 import tempfile
 import unittest
 
-from tests.support import EXAMPLES, run_python, skip_or_fail
+from sqlalchemy.engine import make_url
+
+from tests.support import EXAMPLES, run_python, server_url, skip_or_fail
 
 BOOKSHOP = EXAMPLES / "bookshop"
+ASYNC_APP = EXAMPLES / "async_app"
 
 
 class BookshopExampleTests(unittest.TestCase):
@@ -47,6 +50,45 @@ class BookshopExampleTests(unittest.TestCase):
         self.assertIsNotNone(match, run.stdout)
         self.assertEqual(int(match.group(1)), 30)
         self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
+
+
+class AsyncAppExampleTests(unittest.TestCase):
+    """The async example passes on every backend, through its async driver, with nothing on stderr."""
+
+    def run_async_app(self, url):
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        env = {"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": url, "PYTHONASYNCIODEBUG": "1"}
+        run = run_python(["-W", "error::RuntimeWarning", "-m", "unittest"], cwd=ASYNC_APP, env=env,
+                         timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, r"^\.{12}\n-+\nRan 12 tests in [\d.]+s\n\nOK\n$")
+        # What the suite built on a server is removed; the cache (SQLite) goes with its folder.
+        self.addCleanup(self.prune, url, cache.name)
+
+    def prune(self, url, cache_dir):
+        import dbtestkit
+
+        # Its goldens: the project's and the migration checks' empty twin ("async_app-empty").
+        database = dbtestkit.TestDatabase(url, alembic_ini=str(ASYNC_APP / "alembic.ini"), cache_dir=cache_dir)
+        for golden in list(database.backend.list_goldens()):
+            if golden.label in (database.name, f"{database.name}-empty"):
+                database.backend.delete_golden(golden.location)
+        database.close()
+        database.backend.dispose()
+
+    def server(self, backend, drivername):
+        return make_url(server_url(self, backend)).set(drivername=drivername).render_as_string(
+            hide_password=False)
+
+    def test_sqlite(self):
+        self.run_async_app("sqlite+aiosqlite://")
+
+    def test_postgresql_asyncpg(self):
+        self.run_async_app(self.server("postgresql", "postgresql+asyncpg"))
+
+    def test_mariadb_aiomysql(self):
+        self.run_async_app(self.server("mysql", "mysql+aiomysql"))
 
 
 if __name__ == "__main__":
