@@ -5,8 +5,8 @@ pytest-asyncio's function loops), and an async connection belongs to the
 loop that opened it, so no connection may span tests. A scope (a test
 class, or a pytest module) therefore gets a clone of its own, whose data is
 *committed* once, outside any loop; each test then opens, in its own loop, a
-connection with an outer transaction and a SAVEPOINT, and rolls back and
-closes it before that loop ends. Framework-free: the unittest layer drives
+connection and an outer transaction (and a SAVEPOINT on MySQL, to notice DDL
+that committed), and rolls back and closes it before that loop ends. Framework-free: the unittest layer drives
 these objects, and so can a pytest plugin.
 """
 
@@ -45,7 +45,7 @@ class AsyncScope:
         self.load = load
         self.clone = None
         self.url = None
-        self.engine = None
+        self.engine = self.own_engine = None
 
     def open(self):
         """Clone the golden and load the data, outside any event loop."""
@@ -75,10 +75,13 @@ class AsyncScope:
         except BaseException:  # the async driver is missing: leave nothing behind
             self.close()
             raise
-        # NullPool: a pooled connection would outlive its test's loop.
-        engine = create_async_engine(self.url, poolclass=NullPool)
-        self.backend.prepare_outer_engine(engine.sync_engine)
-        self.engine = engine
+        # NullPool: a pooled connection would outlive its test's loop. Two
+        # engines: the tests' own connections wait for locks as usual; other
+        # connections (self.engine) give up fast, as in sync savepoint mode.
+        self.own_engine = create_async_engine(self.url, poolclass=NullPool)
+        self.backend.prepare_own_engine(self.own_engine.sync_engine)
+        self.engine = create_async_engine(self.url, poolclass=NullPool)
+        self.backend.prepare_outer_engine(self.engine.sync_engine)
 
     def _load_sync(self):
         engine = self.clone.engine
@@ -113,13 +116,13 @@ class AsyncScope:
 
     def close(self):
         """Drop the clone (the engine pools nothing, so nothing is left in any loop)."""
-        clone, self.clone, self.engine = self.clone, None, None
+        clone, self.clone, self.engine, self.own_engine = self.clone, None, None, None
         if clone is not None:
             clone.drop()
 
 
 class AsyncTestTransaction:
-    """One test's connection, outer transaction, SAVEPOINT and ``AsyncSession`` (may commit freely)."""
+    """One test's connection, outer transaction and ``AsyncSession`` (which may commit freely)."""
 
     # Not a test, despite the name.
     __test__ = False
@@ -129,18 +132,19 @@ class AsyncTestTransaction:
         self.connection = connection
         self.transaction = transaction
         # create_savepoint: the app's commit() releases the session's own
-        # savepoint, never the test's savepoint or the outer transaction.
+        # savepoint, never the outer transaction.
         self.session = AsyncSession(bind=connection, join_transaction_mode="create_savepoint",
                                     **(session_options or {}))
 
     @classmethod
     async def begin(cls, scope, session_options=None):
-        """Connect to ``scope``'s clone and begin the test's transaction and savepoint."""
-        connection = await scope.engine.connect()
+        """Connect to ``scope``'s clone and begin the test's transaction (and savepoint, on MySQL)."""
+        connection = await scope.own_engine.connect()
         try:
-            await connection.run_sync(scope.backend.prepare_outer_connection)
             transaction = await connection.begin()
-            await connection.exec_driver_sql(f"SAVEPOINT {SAVEPOINT}")
+            if scope.backend.ddl_commits_implicitly:
+                # Only to notice that DDL committed: ROLLBACK TO it fails then.
+                await connection.exec_driver_sql(f"SAVEPOINT {SAVEPOINT}")
         except BaseException:
             await connection.close()
             raise
@@ -161,8 +165,9 @@ class AsyncTestTransaction:
                 try:
                     await connection.run_sync(backend.before_savepoint_rollback)
                 finally:
-                    # Fails on MySQL when DDL committed (and so erased) the savepoint.
-                    await connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
+                    if backend.ddl_commits_implicitly:
+                        # Fails when DDL committed (and so erased) the savepoint.
+                        await connection.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {SAVEPOINT}")
                     await self.transaction.rollback()
                 return
         except DBAPIError as error:

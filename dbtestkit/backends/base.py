@@ -47,6 +47,8 @@ class BackendBase(abc.ABC):
     # only when texts differ) or merely a change detector.
     schema_digest_sql = None
     schema_digests_exact = False
+    # Whether DDL commits implicitly (and so erases every savepoint), as on MySQL.
+    ddl_commits_implicitly = False
     # The ``backend+driver`` async code uses (the URL's own if it named an
     # async driver; set by ``backend_for``): ``url`` is always a sync one.
     async_drivername = None
@@ -250,6 +252,13 @@ class BackendBase(abc.ABC):
         """
         event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
         event.listen(engine, "handle_error", self._explain_lock_wait, retval=True)
+
+    def prepare_own_engine(self, engine):
+        """Adjust an engine each of whose connections is one test's own (async savepoint mode).
+
+        Unlike ``prepare_outer_engine``, its connections keep the normal lock
+        wait from the start: nothing to set and reset per test.
+        """
 
     def prepare_outer_connection(self, connection):
         """Give the test's own connection of a savepoint-mode clone the normal lock wait."""

@@ -33,6 +33,7 @@ class Backend(ServerBackend):
     """The MySQL / MariaDB backend."""
 
     name = "mysql"
+    ddl_commits_implicitly = True
 
     def __init__(self, url, cache_dir):
         super().__init__(url, AdminConnection(url, "MySQL/MariaDB", START_HINT))
