@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from dbtestkit.exceptions import ConfigurationError, ConnectionLost, IsolationBroken
-from dbtestkit.golden.golden import outside_event_loop
+from dbtestkit.event_loops import outside_event_loop
 from dbtestkit.isolation import CONNECTION_LOST, ISOLATION_BROKEN
 
 SAVEPOINT = "dbtestkit_test"

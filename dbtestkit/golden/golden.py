@@ -5,7 +5,6 @@ with the isolation scopes, the migration checks build their twins from it,
 and a CLI or a pytest fixture can use it as it is.
 """
 
-import asyncio
 import threading
 import time
 
@@ -13,6 +12,7 @@ from dbtestkit.golden.build import ensure_golden
 from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden.journal import journal_build
 from dbtestkit.golden.pool import ClonePool
+from dbtestkit.event_loops import outside_event_loop
 from dbtestkit.report import RUN
 
 
@@ -145,29 +145,3 @@ class Golden:
         return f"<Golden {self.name} on {self.backend.name}>"
 
 
-
-def outside_event_loop(function, *args):
-    """Return ``function(*args)``, run in a thread of its own when this thread runs an event loop.
-
-    ``asyncio.run()`` cannot be called inside a running loop: an env.py that
-    calls it (Alembic's async template), or an async loader, would fail there.
-    The loop waits, blocked, until the function returns.
-    """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return function(*args)
-    outcome = {}
-
-    def run():
-        try:
-            outcome["value"] = function(*args)
-        except BaseException as error:  # re-raised in the caller's thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=run, name="dbtestkit-outside-loop", daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome.pop("error")
-    return outcome["value"]
