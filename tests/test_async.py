@@ -38,12 +38,12 @@ class AsyncProjectCase:
     def url(self):
         return async_url(self.side.url, self.drivername or ASYNC_DRIVERS[self.backend])
 
-    def run_cases(self, module):
+    def run_cases(self, module, warnings="error::RuntimeWarning"):
         # The same fingerprint as the subprocess's: everything of it is removed after the test.
         self.make_database()
         env = {"DBTESTKIT_URL": self.url, "DBTESTKIT_ALEMBIC_INI": str(self.ini),
                "DBTESTKIT_CACHE_DIR": str(self.cache_dir), "PYTHONASYNCIODEBUG": "1"}
-        return run_python(["-W", "error::RuntimeWarning", "-m", "unittest", "-v", f"tests.cases.{module}"],
+        return run_python(["-W", warnings, "-m", "unittest", "-v", f"tests.cases.{module}"],
                           cwd=REPO, env=env, timeout=300)
 
     def assert_clean_pass(self, run, count):
@@ -68,7 +68,7 @@ class AsyncCases(AsyncProjectCase):
         self.assertEqual(sorted(errors), ["test_1_commits_connection", "test_forgets_await",
                                           "test_forgets_await_on_clone", "test_uses_session"], run.stderr)
         self.assertIn("IsolationBroken", errors["test_1_commits_connection"])
-        self.assertRegex(run.stderr, r"test_2_starts_clean .* \.\.\. ok")
+        self.assertRegex(run.stderr, r"test_2_starts_clean_with_class_data_loaded_again .* \.\.\. ok")
         for name, coroutine in [("test_forgets_await", "AsyncSession.execute"),
                                 ("test_forgets_await_on_clone", "AsyncSession.commit")]:
             self.assertIn("dbtestkit.testcases.awaits.MissingAwait", errors[name])
@@ -123,6 +123,19 @@ class PsycopgAsyncCases(AsyncProjectCase):
 
     def test_cases_pass_with_nothing_on_stderr(self):
         self.assert_clean_pass(self.run_cases("async_cases"), 13)
+
+
+@for_each_backend("sqlite")
+class ForgottenAwaitWithPlainWarnings(AsyncProjectCase):
+    """Without -W error Python only warns about a coroutine never awaited: the test still fails."""
+
+    def test_forgotten_await_fails_the_test(self):
+        run = self.run_cases("async_failures.ForgetsAwait", warnings="default")
+        self.assertIn("FAILED (errors=1)", run.stderr)
+        self.assertRegex(run.stderr, r"MissingAwait: .*test_forgets_await called a coroutine function "
+                                     r"without awaiting it: coroutine 'AsyncSession.execute' was never "
+                                     r"awaited \(created at .*tests/cases/async_failures.py:\d+\)")
+        self.assertNotIn("RuntimeWarning", run.stderr)
 
 
 def without(modules, body):

@@ -10,13 +10,18 @@ author = sa.table("author", sa.column("id"), sa.column("name"))
 
 
 class BreaksIsolation(dbtestkit.AsyncDatabaseTestCase):
+    @classmethod
+    async def setUpTestData(cls, connection):
+        await connection.execute(sa.insert(author).values(name="Class row"))
+
     async def test_1_commits_connection(self):
         await self.connection.execute(sa.insert(author).values(name="Leaked"))
         await self.connection.commit()
 
-    async def test_2_starts_clean(self):
+    async def test_2_starts_clean_with_class_data_loaded_again(self):
         rows = (await self.session.execute(sa.select(author.c.name))).scalars().all()
         self.assertNotIn("Leaked", rows)
+        self.assertIn("Class row", rows)
 
 
 class ForgetsAwait(dbtestkit.AsyncDatabaseTestCase):
