@@ -6,6 +6,8 @@ closed under a connection, or a coroutine nobody awaited shows on stderr.
 """
 
 import asyncio
+import contextlib
+import io
 import re
 import unittest
 
@@ -136,6 +138,26 @@ class ForgottenAwaitWithPlainWarnings(AsyncProjectCase):
                                      r"without awaiting it: coroutine 'AsyncSession.execute' was never "
                                      r"awaited \(created at .*tests/cases/async_failures.py:\d+\)")
         self.assertNotIn("RuntimeWarning", run.stderr)
+
+
+class AsyncKeepTests(TempProjectCase):
+    def test_failed_async_clone_test_keeps_its_clone(self):
+        database = self.database(url="sqlite+aiosqlite://", keep=True)
+
+        class FailsAfterWriting(dbtestkit.AsyncGoldenFileTestCase):
+            async def test_fails(self):
+                async with self.engine.begin() as connection:
+                    await connection.exec_driver_sql("INSERT INTO author (name) VALUES ('Evidence')")
+                self.fail("on purpose")
+
+        FailsAfterWriting.database = database
+        result = unittest.TestResult()
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            FailsAfterWriting("test_fails").run(result)
+        self.assertEqual(len(result.failures), 1)
+        [line] = [line for line in stderr.getvalue().splitlines() if "kept the clone" in line]
+        kept = line.rsplit(" at ", 1)[1]
+        self.assertIn(("Evidence",), query(f"sqlite:///{kept}", "SELECT name FROM author"))
 
 
 def without(modules, body):
