@@ -11,6 +11,7 @@ import io
 import re
 import unittest
 
+import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 import dbtestkit
@@ -184,6 +185,24 @@ class AsyncUrlTests(TempProjectCase):
     def test_an_async_url_shares_the_golden_of_its_sync_twin(self):
         self.assertEqual(self.database(url="sqlite+aiosqlite://").fingerprint(),
                          self.database(url="sqlite://").fingerprint())
+
+    def test_sync_classes_work_on_an_async_url_through_its_sync_partner(self):
+        database = self.database(url="sqlite+aiosqlite://")
+        seen = []
+
+        class Savepoint(dbtestkit.DatabaseTestCase):
+            def test_query(self):
+                seen.append(self.session.execute(sa.text("SELECT count(*) FROM author")).scalar())
+
+        class Clone(dbtestkit.GoldenFileTestCase):
+            def test_url(self):
+                seen.append(self.url.split("://")[0])
+
+        Savepoint.database = Clone.database = database
+        result = unittest.TestResult()
+        unittest.TestSuite([Savepoint("test_query"), Clone("test_url")]).run(result)
+        self.assertEqual(result.errors + result.failures, [])
+        self.assertEqual(seen, [1, "sqlite"])
 
     def test_a_sync_url_gives_async_code_the_default_async_driver(self):
         backend = self.database(url="sqlite://").backend
