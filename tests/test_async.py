@@ -61,7 +61,7 @@ class AsyncCases(AsyncProjectCase):
     """The async test cases isolate tests through the async driver, and an async env.py builds the golden."""
 
     def test_cases_pass_with_nothing_on_stderr(self):
-        self.assert_clean_pass(self.run_cases("async_cases"), 13)
+        self.assert_clean_pass(self.run_cases("async_cases"), 14)
 
     def test_deliberate_failures_say_what_to_do(self):
         run = self.run_cases("async_failures")
@@ -125,7 +125,7 @@ class PsycopgAsyncCases(AsyncProjectCase):
     drivername = "postgresql+psycopg_async"
 
     def test_cases_pass_with_nothing_on_stderr(self):
-        self.assert_clean_pass(self.run_cases("async_cases"), 13)
+        self.assert_clean_pass(self.run_cases("async_cases"), 14)
 
 
 @for_each_backend("sqlite")

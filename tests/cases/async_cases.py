@@ -65,6 +65,14 @@ class AsyncDataOne(AsyncAppBehaviour, dbtestkit.AsyncDatabaseTestCase):
         await connection.execute(sa.insert(author).values(name=cls.class_author))
 
 
+    async def test_other_connection_gives_up_on_a_lock_the_test_holds(self):
+        await self.session.execute(sa.update(author).where(author.c.name == SEEDED_AUTHOR).values(name="Mine"))
+        async with self.engine.connect() as other:
+            with self.assertRaises(dbtestkit.LockWaitTimeout) as caught:
+                await other.execute(sa.update(author).where(author.c.name == SEEDED_AUTHOR).values(name="Theirs"))
+        self.assertIn("self.session or self.connection", str(caught.exception))
+
+
 class AsyncDataTwo(AsyncAppBehaviour, dbtestkit.AsyncDatabaseTestCase):
     class_author = "Sync Two"
 
