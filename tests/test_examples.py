@@ -1,4 +1,4 @@
-"""The example project's suite passes under unittest, nose2 and pytest."""
+"""The example projects' suites pass: bookshop under unittest, nose2 and pytest, recipes on every backend."""
 
 import importlib.util
 import re
@@ -7,9 +7,11 @@ import unittest
 
 from sqlalchemy.engine import make_url
 
-from tests.support import EXAMPLES, run_python, server_url, skip_or_fail
+from tests import support
+from tests.support import EXAMPLES, run_python, skip_or_fail
 
 BOOKSHOP = EXAMPLES / "bookshop"
+RECIPES = EXAMPLES / "recipes"
 ASYNC_APP = EXAMPLES / "async_app"
 
 
@@ -81,7 +83,7 @@ class AsyncAppExampleTests(unittest.TestCase):
         database.backend.dispose()
 
     def server(self, backend, drivername):
-        return make_url(server_url(self, backend)).set(drivername=drivername).render_as_string(
+        return make_url(support.server_url(self, backend)).set(drivername=drivername).render_as_string(
             hide_password=False)
 
     def test_sqlite(self):
@@ -92,6 +94,32 @@ class AsyncAppExampleTests(unittest.TestCase):
 
     def test_mariadb_aiomysql(self):
         self.run_async_app(self.server("mysql", "mysql+aiomysql"))
+
+
+class RecipesExampleTests(unittest.TestCase):
+    """The recipes (the app's own sessionmaker, FastAPI, Flask-SQLAlchemy, factory_boy) on each backend."""
+
+    def run_recipes(self, url=None):
+        for module in ("fastapi", "httpx", "flask_sqlalchemy", "factory"):
+            if importlib.util.find_spec(module) is None:
+                skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        # An empty DBTESTKIT_URL counts as unset: SQLite, whatever the outer run says.
+        env = {"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": url or ""}
+        run = run_python(["-m", "unittest", "-v"], cwd=RECIPES, env=env, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, r"\nOK\s*$")
+        self.assertEqual(int(re.search(r"^Ran (\d+) tests?", run.stderr, re.MULTILINE).group(1)), 22)
+
+    def test_sqlite(self):
+        self.run_recipes()
+
+    def test_postgresql(self):
+        self.run_recipes(support.server_url(self, "postgresql"))
+
+    def test_mysql(self):
+        self.run_recipes(support.server_url(self, "mysql"))
 
 
 if __name__ == "__main__":
