@@ -261,12 +261,8 @@ class Backend(BackendBase):
         so the test's own connection keeps this short wait too: waiting 5 s
         (the driver's default) would only delay the same "database is locked".
         """
-        # Through a cursor: aiosqlite's adapted connection has no execute().
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
-        finally:
-            cursor.close()
+        # Through a cursor (freed at once): aiosqlite's adapted connection has no execute().
+        dbapi_connection.cursor().execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is SQLITE_BUSY, "database is locked"."""
@@ -368,10 +364,9 @@ class Backend(BackendBase):
 
 
 def _emit_begin(engine):
-    # pysqlite (and aiosqlite) defer BEGIN until the first DML, which breaks
-    # savepoints (the fix from SQLAlchemy's SQLite docs). Applied to savepoint
-    # mode's engines only: with it, every read holds a lock until commit,
-    # which clone-per-test suites that open several connections would trip over.
+    # pysqlite and aiosqlite defer BEGIN until the first DML, which breaks savepoints
+    # (SQLAlchemy's documented fix). Only in savepoint mode: with it every read holds
+    # a lock until commit, which clone-per-test suites with several connections trip over.
     @event.listens_for(engine, "connect")
     def _take_over_transactions(dbapi_connection, connection_record):
         dbapi_connection.isolation_level = None
