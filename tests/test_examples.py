@@ -89,6 +89,18 @@ class AsyncAppExampleTests(unittest.TestCase):
     def test_sqlite(self):
         self.run_async_app("sqlite+aiosqlite://")
 
+    def test_sqlite_under_pytest(self):
+        if importlib.util.find_spec("pytest") is None:
+            skip_or_fail(self, "tool:pytest", "pytest is not installed (pip install -e .[test])")
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        run = run_python(["-W", "error::RuntimeWarning", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                         cwd=ASYNC_APP, env={"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": ""},
+                         timeout=300)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"\b12 passed")
+        self.assertNotRegex(run.stdout, r"\d+ (failed|error|warning)")
+
     def test_postgresql_asyncpg(self):
         self.run_async_app(self.server("postgresql", "postgresql+asyncpg"))
 
