@@ -1,6 +1,7 @@
 """Helpers shared by dbtestkit's own tests: throwaway Alembic projects and cache dirs."""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -346,6 +347,16 @@ def tamper(path, sql):
             connection.execute(sql)
     finally:
         connection.close()
+
+
+# asyncio's debug mode (always on in IsolatedAsyncioTestCase) reports any step
+# that took over 100 ms of wall time: on a busy machine, a descheduled process.
+SLOW_STEP = re.compile(r"Executing <.*?> took [\d.]+ seconds\n?")
+
+
+def without_slow_steps(text):
+    """Return ``text`` without asyncio's slow-step reports, which time alone causes."""
+    return SLOW_STEP.sub("", text)
 
 
 def run_python(code_or_args, cwd=None, env=None, timeout=120):
