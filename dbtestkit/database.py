@@ -194,6 +194,29 @@ class TestDatabase:
             shared = self._open_module_scope(module)
         return ClassScope(self.golden, load or _no_class_data, shared)
 
+    def async_scope(self, load=None):
+        """Return a new (unopened) ``AsyncScope``: a clone holding ``load``'s data, for async tests.
+
+        ``load(connection)`` (sync) or ``async load(connection)`` runs once, on
+        ``open()``; ``await scope.begin_test()`` gives each test its own
+        connection, savepoint and ``AsyncSession``, in that test's loop.
+        """
+        # Imported here: suites without async tests never load SQLAlchemy's asyncio support.
+        from dbtestkit.async_isolation import AsyncScope
+
+        return AsyncScope(self.golden, load)
+
+    def async_clone(self, kind=None):
+        """Return a new copy of the golden as an ``AsyncClone`` (``.url`` with the async driver, ``.engine``)."""
+        from dbtestkit.async_isolation import AsyncClone
+
+        clone = self.golden.clone(kind)
+        try:
+            return AsyncClone(clone)
+        except BaseException:  # the async driver is missing: leave nothing behind
+            clone.drop()
+            raise
+
     def _open_module_scope(self, module):
         for scope in self._module_scopes.get(module, ()):
             if scope.outer is not None:

@@ -1,6 +1,7 @@
 """Helpers shared by dbtestkit's own tests: throwaway Alembic projects and cache dirs."""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,62 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+# env.py exactly as `alembic init -t async` writes it (async engine from sqlalchemy.url, asyncio.run).
+ASYNC_ENV_PY = '''\
+import asyncio
+from logging.config import fileConfig
+
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from alembic import context
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    connectable = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await connectable.dispose()
+
+
+def run_migrations_online() -> None:
+    asyncio.run(run_async_migrations())
 
 
 if context.is_offline_mode():
@@ -290,6 +347,16 @@ def tamper(path, sql):
             connection.execute(sql)
     finally:
         connection.close()
+
+
+# asyncio's debug mode (always on in IsolatedAsyncioTestCase) reports any step
+# that took over 100 ms of wall time: on a busy machine, a descheduled process.
+SLOW_STEP = re.compile(r"Executing <.*?> took [\d.]+ seconds\n?")
+
+
+def without_slow_steps(text):
+    """Return ``text`` without asyncio's slow-step reports, which time alone causes."""
+    return SLOW_STEP.sub("", text)
 
 
 def run_python(code_or_args, cwd=None, env=None, timeout=120):

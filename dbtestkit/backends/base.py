@@ -12,6 +12,7 @@ import contextlib
 
 from sqlalchemy import create_engine, event
 
+from dbtestkit.backends.drivers import async_drivername, check_async_driver, to_async_url
 from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
 from dbtestkit.report import report
 
@@ -50,15 +51,29 @@ class BackendBase(abc.ABC):
     # test walks down from head when that is cheaper than up from empty
     # (measured by benchmarks/data_migrations.py).
     downgrade_step_cost = 1.0
+    # Whether DDL commits implicitly (and so erases every savepoint), as on MySQL.
+    ddl_commits_implicitly = False
+    # The ``backend+driver`` async code uses (the URL's own if it named an
+    # async driver; set by ``backend_for``): ``url`` is always a sync one.
+    async_drivername = None
 
     def __init__(self, url):
         self.url = url
         self._reaped = False
+        self._async_checked = False
 
     @property
     def dialect(self):
         """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
         return self.url.get_dialect()()
+
+    def async_url(self, url):
+        """Return ``url`` (of a build or a clone) with the async driver, checking once that it is installed."""
+        drivername = self.async_drivername or async_drivername(self.url)
+        if not self._async_checked:
+            check_async_driver(drivername)
+            self._async_checked = True
+        return to_async_url(url, drivername)
 
     # -- identity (hooks) -----------------------------------------------------
 
@@ -267,6 +282,13 @@ class BackendBase(abc.ABC):
         """
         event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
         event.listen(engine, "handle_error", self._explain_lock_wait, retval=True)
+
+    def prepare_own_engine(self, engine):
+        """Adjust an engine each of whose connections is one test's own (async savepoint mode).
+
+        Unlike ``prepare_outer_engine``, its connections keep the normal lock
+        wait from the start: nothing to set and reset per test.
+        """
 
     def prepare_outer_connection(self, connection):
         """Give the test's own connection of a savepoint-mode clone the normal lock wait."""

@@ -35,6 +35,7 @@ class Backend(ServerBackend):
     name = "mysql"
     # A downgrade costs about half an upgrade (benchmarks/data_migrations.py).
     downgrade_step_cost = 0.5
+    ddl_commits_implicitly = True
 
     def __init__(self, url, cache_dir):
         super().__init__(url, AdminConnection(url, "MySQL/MariaDB", START_HINT))

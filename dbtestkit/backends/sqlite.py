@@ -272,19 +272,13 @@ class Backend(BackendBase):
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
-        # pysqlite defers BEGIN until the first DML, which breaks savepoints
-        # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
-        # with it, every read holds a lock until commit, which clone-per-test
-        # suites that open several connections would trip over.
-        @event.listens_for(engine, "connect")
-        def _take_over_transactions(dbapi_connection, connection_record):
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _emit_begin(connection):
-            connection.exec_driver_sql("BEGIN")
-
+        _emit_begin(engine)
         super().prepare_outer_engine(engine)
+
+    def prepare_own_engine(self, engine):
+        """Make SAVEPOINT work on ``engine``, and its connections wait only briefly (see ``limit_lock_wait``)."""
+        _emit_begin(engine)
+        event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
 
     def limit_lock_wait(self, dbapi_connection):
         """Wait only briefly when the database is locked.
@@ -293,7 +287,8 @@ class Backend(BackendBase):
         so the test's own connection keeps this short wait too: waiting 5 s
         (the driver's default) would only delay the same "database is locked".
         """
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
+        # Through a cursor (freed at once): aiosqlite's adapted connection has no execute().
+        dbapi_connection.cursor().execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is SQLITE_BUSY, "database is locked"."""
@@ -390,3 +385,16 @@ class Backend(BackendBase):
         for path in reaped:
             unlink_database(path)
         return [p.name for p in reaped]
+
+
+def _emit_begin(engine):
+    # pysqlite and aiosqlite defer BEGIN until the first DML, which breaks savepoints
+    # (SQLAlchemy's documented fix). Only in savepoint mode: with it every read holds
+    # a lock until commit, which clone-per-test suites with several connections trip over.
+    @event.listens_for(engine, "connect")
+    def _take_over_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")

@@ -139,7 +139,8 @@ def _build(backend, build, source, steps, fingerprint, progress, label):
                 for step in before:
                     _run_step(step, connection, backend, "before_migrations step")
         with engine.connect() as connection:
-            result = source.build(connection, build.url, progress.revision_applied)
+            result = source.build(connection, build.url, progress.revision_applied,
+                                  lambda: backend.async_url(build.url))
             if connection.in_transaction():
                 connection.commit()
         with engine.connect() as connection:

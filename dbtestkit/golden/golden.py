@@ -12,6 +12,7 @@ from dbtestkit.golden.build import ensure_golden
 from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden.journal import journal_build
 from dbtestkit.golden.pool import ClonePool
+from dbtestkit.event_loops import outside_event_loop
 from dbtestkit.report import RUN
 
 
@@ -59,7 +60,12 @@ class Golden:
 
         ``progress=True`` reports every migration of a build; the default
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
+        Called inside a running event loop, the build runs in a thread of its
+        own, where env.py may call ``asyncio.run()`` (the async template does).
         """
+        return outside_event_loop(self._ensure, progress)
+
+    def _ensure(self, progress):
         self._published = self._ensure_published(progress)
         if self._published.built:
             journal_build(self.cache_dir, self._published, self.backend.name)
@@ -161,4 +167,5 @@ class Golden:
 
     def __repr__(self):
         return f"<Golden {self.name} on {self.backend.name}>"
+
 

@@ -10,7 +10,43 @@ from dbtestkit.testcases.app_sessions import AppSessions
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
 
-class GoldenFileTestCase(AppSessions, unittest.TestCase):
+class KeepsFailedClones:
+    """Drops a test's clones after it ran, or keeps them (``DBTESTKIT_KEEP``) when it failed.
+
+    Mixed into the clone-per-test classes, sync and async; ``setUp`` appends
+    ``(database, clone)`` to ``self._dbtestkit_clones`` and registers
+    ``_release_clones_unless_run_decides`` as a cleanup.
+    """
+
+    def run(self, result=None):
+        # Whether a test failed is only known for sure once run() has reported
+        # it (Python 3.9 and 3.10 report after the cleanups), so the
+        # keep-or-drop decision waits until then.
+        self._dbtestkit_clones = []
+        watch = _FailureWatch(result) if result is not None else None
+        self._dbtestkit_watch = watch
+        try:
+            return super().run(watch)
+        finally:
+            self._dbtestkit_watch = None
+            self._release_clones(failed=watch is not None and watch.failed)
+
+    def _release_clones_unless_run_decides(self):
+        if getattr(self, "_dbtestkit_watch", None) is None:
+            # Run through debug() or without a result: no verdict will come.
+            self._release_clones(failed=False)
+
+    def _release_clones(self, failed):
+        clones, self._dbtestkit_clones = getattr(self, "_dbtestkit_clones", []), []
+        for database, clone in clones:
+            if failed and database.keep:
+                location = clone.keep(self.id())
+                report(f"kept the clone of failed test {self.id()} at {location}")
+            else:
+                clone.drop()
+
+
+class GoldenFileTestCase(KeepsFailedClones, AppSessions, unittest.TestCase):
     """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
 
     Per test: ``self.url``, ``self.engine``, ``self.session``. Set
@@ -69,33 +105,6 @@ class GoldenFileTestCase(AppSessions, unittest.TestCase):
 
     def _dbtestkit_app_bind(self):
         return self.engine, False
-
-    def run(self, result=None):
-        # Whether a test failed is only known for sure once run() has reported
-        # it (Python 3.9 and 3.10 report after the cleanups), so the
-        # keep-or-drop decision waits until then.
-        self._dbtestkit_clones = []
-        watch = _FailureWatch(result) if result is not None else None
-        self._dbtestkit_watch = watch
-        try:
-            return super().run(watch)
-        finally:
-            self._dbtestkit_watch = None
-            self._release_clones(failed=watch is not None and watch.failed)
-
-    def _release_clones_unless_run_decides(self):
-        if getattr(self, "_dbtestkit_watch", None) is None:
-            # Run through debug() or without a result: no verdict will come.
-            self._release_clones(failed=False)
-
-    def _release_clones(self, failed):
-        clones, self._dbtestkit_clones = getattr(self, "_dbtestkit_clones", []), []
-        for database, clone in clones:
-            if failed and database.keep:
-                location = clone.keep(self.id())
-                report(f"kept the clone of failed test {self.id()} at {location}")
-            else:
-                clone.drop()
 
 
 def _has_class_data(cls):
