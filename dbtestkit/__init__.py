@@ -19,6 +19,8 @@ from dbtestkit.version import __version__
 # every pytest run, should not pay for SQLAlchemy until a test asks for a database.
 _LAZY = {
     "TestDatabase": "dbtestkit.database",
+    "AsyncDatabaseTestCase": "dbtestkit.testcases.async_savepoint",
+    "AsyncGoldenFileTestCase": "dbtestkit.testcases.async_golden_file",
     "DatabaseTestCase": "dbtestkit.testcases.savepoint",
     "GoldenFileTestCase": "dbtestkit.testcases.golden_file",
     "MigrationTestCase": "dbtestkit.testcases.migration",
@@ -33,6 +35,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'dbtestkit' has no attribute {name!r}")
 
 __all__ = [
+    "AsyncDatabaseTestCase",
+    "AsyncGoldenFileTestCase",
     "BackendUnavailable",
     "ConfigurationError",
     "ConnectionLost",

@@ -15,7 +15,8 @@ LAYERS = [
     ("golden", ["dbtestkit.golden"]),
     ("migrations", ["dbtestkit.migrations"]),
     ("backends", ["dbtestkit.backends"]),
-    ("ground", ["dbtestkit.config", "dbtestkit.process_state", "dbtestkit.report",
+    ("ground", ["dbtestkit.config", "dbtestkit.event_loops", "dbtestkit.process_state",
+                "dbtestkit.report",
                 "dbtestkit.exceptions", "dbtestkit.version"]),
 ]
 MAX_LINES = 400

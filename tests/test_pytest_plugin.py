@@ -346,7 +346,7 @@ class AsyncFixtureTests(PluginCase):
             """)
         run, output = self.pytest()
         self.assert_counts(output, passed=2, errors=1)
-        self.assertIn("IsolationBroken: The test ended the transaction that isolates async tests", output)
+        self.assertIn("IsolationBroken: The test ended the transaction that isolates tests", output)
 
     def test_a_failed_async_tests_clone_is_kept_after_its_engine_is_disposed(self):
         self.write("test_async_kept.py", """\

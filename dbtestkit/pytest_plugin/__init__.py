@@ -7,7 +7,7 @@ asks for. The only package of dbtestkit that imports pytest.
 """
 
 from dbtestkit.pytest_plugin.async_fixtures import (  # noqa: F401 (fixtures and hooks pytest finds by name)
-    _dbtestkit_async_module_clone,
+    _dbtestkit_async_scope,
     _dbtestkit_async_test,
     async_db_clone,
     async_db_connection,

@@ -15,25 +15,22 @@ from dbtestkit.pytest_plugin.outcome import release_clone
 
 
 @pytest.fixture(scope="module")
-def _dbtestkit_async_module_clone(dbtestkit_database):
-    """The clone a module's async savepoint tests open their connections to (made synchronously)."""
-    from dbtestkit.async_isolation import SharedAsyncClone
-
-    shared = SharedAsyncClone(checked(dbtestkit_database).clone)
-    yield shared
-    shared.close()
+def _dbtestkit_async_scope(dbtestkit_database):
+    """The clone a module's async savepoint tests connect to (made outside any event loop)."""
+    scope = checked(dbtestkit_database).async_scope()
+    scope.open()
+    yield scope
+    scope.close()
 
 
 @pytest.fixture
-async def _dbtestkit_async_test(_dbtestkit_async_module_clone):
-    """One test's async connection, outer transaction and savepoint ``AsyncSession``."""
-    from dbtestkit.async_isolation import AsyncTestTransaction, end_test
-
-    test = await AsyncTestTransaction(_dbtestkit_async_module_clone.url).begin()
+async def _dbtestkit_async_test(_dbtestkit_async_scope):
+    """One test's async connection, outer transaction and savepoint ``AsyncSession``, in its loop."""
+    test = await _dbtestkit_async_scope.begin_test()
     try:
         yield test
     finally:
-        await end_test(test, _dbtestkit_async_module_clone)
+        await test.end()
 
 
 @pytest.fixture
@@ -50,22 +47,15 @@ def async_db_connection(_dbtestkit_async_test):
 
 @pytest.fixture
 async def async_db_clone(request, dbtestkit_database):
-    """This test's own clone through its async driver: ``.url``, ``.engine`` (``AsyncEngine``), ``await .drop()``."""
-    from dbtestkit.async_isolation import AsyncClone
-
+    """This test's own clone through its async driver: ``.url``, ``.engine`` (an ``AsyncEngine``), ``.clone``."""
     database = checked(dbtestkit_database)
-    clone = database.clone(kind=clone_kind(request))
-    try:
-        handle = AsyncClone(clone)
-    except BaseException:
-        clone.drop()
-        raise
+    handle = database.async_clone(kind=clone_kind(request))
     try:
         yield handle
     finally:
         # In the test's loop, which is still running: its connections die with it.
         await handle.dispose()
-        release_clone(request.node, database, clone)
+        release_clone(request.node, database, handle.clone)
 
 
 ASYNC_FIXTURES = {"_dbtestkit_async_test": _dbtestkit_async_test, "async_db_clone": async_db_clone}
