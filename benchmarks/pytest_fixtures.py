@@ -229,7 +229,10 @@ def drop_goldens(url, env):
     code = ("import dbtestkit.backends as b, tempfile\n"
             "backend = b.backend_for(%r, tempfile.mkdtemp())\n"
             "[backend.delete_golden(g) for g in backend.list_goldens() if g.label == %r]\n")
-    subprocess.run([sys.executable, "-c", code % (url, BENCH_NAME)], env=env, capture_output=True)
+    run = subprocess.run([sys.executable, "-c", code % (url, BENCH_NAME)], env=env, capture_output=True,
+                         text=True)
+    if run.returncode != 0:
+        print(f"could not drop the benchmark's goldens on the server:\n{run.stderr}")
 
 
 BENCH_NAME = "benchproject"
