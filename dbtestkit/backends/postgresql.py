@@ -70,8 +70,7 @@ class Backend(CloneCosts, ServerBackend):
         # CREATE DATABASE strategy for every clone, when set; otherwise each
         # golden's measured choice (postgresql_clone_cost), else the server's default.
         self.strategy = None
-        self._measured = {}  # golden name -> its recorded choice (or None)
-        self._trying = {}  # clone name -> the strategy it is being timed with
+        self._init_clone_costs()
 
     # -- identity -----------------------------------------------------------
 
@@ -147,8 +146,6 @@ class Backend(CloneCosts, ServerBackend):
             connection.exec_driver_sql(
                 f"ALTER DATABASE {quote(connection, build.name)} RENAME TO {quote(connection, golden)}"
             )
-        if self.server_version >= 150000:
-            self._measure_strategies(fingerprint)
 
     def abandon(self, build):
         """Drop a build that did not finish."""
@@ -336,16 +333,19 @@ class Backend(CloneCosts, ServerBackend):
     def _create_database(self, connection, name, template):
         """CREATE DATABASE, retried while the template is briefly in use."""
         statement = f"CREATE DATABASE {quote(connection, name)}"
+        strategy, timed = None, False
         if template:
             statement += f" TEMPLATE {quote(connection, template)}"
-            strategy = self._trying.get(name) or self.strategy or (
-                (self._recorded_choice(template) or {}).get("chosen"))
+            strategy, timed = self._strategy_for(template)
             if strategy and self.server_version >= 150000:
                 statement += f" STRATEGY {strategy}"
         deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
         while True:
             try:
+                began = time.perf_counter()
                 connection.exec_driver_sql(statement)
+                if timed:
+                    self._timed(template, strategy, (time.perf_counter() - began) * 1000)
                 return
             except DBAPIError as error:
                 if "is being accessed by other users" not in str(error.orig) or time.monotonic() > deadline:
