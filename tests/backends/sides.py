@@ -58,6 +58,10 @@ class Side:
         """Return what of ``fingerprint`` exists besides its golden (should be nothing)."""
         return [a for a in self.artifacts(fingerprint, cache_dir) if not self.is_golden(fingerprint, a)]
 
+    def clones(self, fingerprint, cache_dir=None):
+        """Return the clones of ``fingerprint`` that exist (database names, or files of the cache)."""
+        return [a for a in self.leftovers(fingerprint, cache_dir) if "clone" in a and not a.startswith("entry ")]
+
     def has_golden(self, fingerprint, cache_dir=None):
         """Tell whether the golden of ``fingerprint`` exists."""
         return any(self.is_golden(fingerprint, a) for a in self.artifacts(fingerprint, cache_dir))
