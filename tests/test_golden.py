@@ -16,6 +16,7 @@ from tests.support import (
     CONNECTION_ENV_PY,
     STOCK_ENV_PY,
     TempProjectCase,
+    dead_pid,
     golden_path,
     query,
     record_path,
@@ -149,7 +150,7 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
         host = process_tag().rpartition("-")[0]
         sqlite_dir = self.cache_dir / "sqlite"
         sqlite_dir.mkdir(parents=True, mode=0o700)
-        stale = sqlite_dir / f"build-{'0' * 16}-{host}-{_dead_pid()}-1-abcdef.sqlite"
+        stale = sqlite_dir / f"build-{'0' * 16}-{host}-{dead_pid()}-1-abcdef.sqlite"
         self._write_stale_build(stale)
         self.assertTrue(self.database().ensure_golden().built)
         self.assertEqual(sorted(p.name for p in sqlite_dir.glob("build-*")), [])
@@ -172,12 +173,6 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
             connection.execute("CREATE TABLE stale_marker (id INTEGER)")
         connection.close()
         Path(f"{path}-journal").write_bytes(b"")
-
-
-def _dead_pid():
-    """Return a pid with no process behind it (a reaped child's)."""
-    result = run_python("import os; print(os.getpid())")
-    return int(result.stdout)
 
 
 class StockEnvPyTest(GoldenAssertions, TempProjectCase):

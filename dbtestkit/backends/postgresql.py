@@ -233,7 +233,7 @@ class Backend(ServerBackend):
         fingerprint = fields.get("fingerprint", "")
         golden = self.read_record(fingerprint) if fingerprint else None
         marker = marker_text("kept", fingerprint=fingerprint, test_id=label, kept_at=time.time(),
-                             label=golden.label if golden else "", **creator())
+                             label=clone.project or (golden.label if golden else ""), **creator())
         name = self.kept_name(fingerprint or clone.name[len(f"{PREFIX}_clone_"):])
         with self.admin.connect() as connection:
             self._terminate(connection, clone.name)

@@ -12,7 +12,6 @@ change another's points.
 """
 
 import json
-import os
 import random
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from tests.backends.sides import normalise
-from tests.support import DEFAULT_REVISIONS, REPO, write_project
+from tests.support import DEFAULT_REVISIONS, child_env, rmtree, write_project
 
 # A small history keeps each point's runs short: two tables, two revisions.
 REVISIONS = DEFAULT_REVISIONS[:2]
@@ -35,10 +34,8 @@ class Zygote:
     """A child Python that has imported everything once and forks one process per job."""
 
     def __init__(self, cwd):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DBTESTKIT_")}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.backends.crash_child"], cwd=cwd, env=env, text=True,
+            [sys.executable, "-m", "tests.backends.crash_child"], cwd=cwd, env=child_env(), text=True,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
 
@@ -125,7 +122,7 @@ class Slot:
             return
         self.test.side.remove_everything_of(self.fingerprint)
         for folder in ("sqlite", "intents"):
-            _rmtree(self.cache / folder)
+            rmtree(self.cache / folder)
         if scenario != "build":
             problem = self.recover(scenario)
             if problem:
@@ -216,9 +213,3 @@ def _remove_empty_folders(root):
     for folder in sorted((p for p in Path(root).rglob("*") if p.is_dir()), reverse=True):
         if folder.parent != Path(root) and not any(folder.iterdir()):
             folder.rmdir()
-
-
-def _rmtree(path):
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)

@@ -1,8 +1,6 @@
 """Helpers shared by dbtestkit's own tests: throwaway Alembic projects and cache dirs."""
 
 import os
-import subprocess
-import sys
 import tempfile
 import textwrap
 import unittest
