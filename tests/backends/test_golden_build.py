@@ -125,6 +125,7 @@ class GoldenOnAServer(GoldenChecks):
         with self.assertRaises(dbtestkit.DbtestkitError) as caught:
             self.make_database().ensure_golden()
         self.assertIn(name, str(caught.exception))
+        self.assertIn(make_url(url).username, str(caught.exception), "the message names no owner")
         self.assertTrue(self.side.exists(name), "dbtestkit dropped a golden it did not make")
         self.assertFalse(other.ensure_golden().built, "the other account's golden was touched")
         # And the other way round: the admin's golden, refused to the account, password-free.

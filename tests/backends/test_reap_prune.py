@@ -90,6 +90,9 @@ class ReapAndPrune:
         current = current_db.fingerprint()
         self.assertTrue(current_db.ensure_golden().built)
         self.assertEqual(len({old, foreign, current}), 3)
+        listed = sorted(golden.fingerprint for golden in current_db.backend.list_goldens())
+        self.assertEqual(len(listed), 2, listed)
+        self.assertTrue(all(any(fp.startswith(g) for g in listed) for fp in (old, current)), listed)
 
         removed = current_db.backend.prune({current})
         self.assertEqual(len(removed), 1, removed)
