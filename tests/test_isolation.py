@@ -14,15 +14,7 @@ import dbtestkit
 import dbtestkit.exceptions
 from dbtestkit.backends.clone import live_clones
 from tests.cases import DB, ROOT
-
-
-def iter_tests(suite):
-    """Yield the individual tests of a (nested) suite, in order."""
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from iter_tests(item)
-        else:
-            yield item
+from tests.support import iter_tests
 
 
 def run_cases(*module_names, reverse=False):

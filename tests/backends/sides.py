@@ -147,10 +147,10 @@ class SQLiteSide(Side):
         path.write_text(json.dumps({**json.loads(path.read_text()), "fingerprint": "0" * 64}))
 
     def tamper_golden(self, golden):
-        """Move the golden's version table back a revision, behind dbtestkit's back."""
+        """Move the golden's version table back to its first revision, behind dbtestkit's back."""
         from tests.support import golden_path, tamper
 
-        tamper(golden_path(golden), "UPDATE alembic_version SET version_num = '0003'")
+        tamper(golden_path(golden), "UPDATE alembic_version SET version_num = '0001'")
 
 
 class PostgresSide(Side):
@@ -201,7 +201,7 @@ class PostgresSide(Side):
         """Open the golden (a closed template) and move its version table back, leaving it open."""
         name = make_url(golden.url).database
         run_sql(self.url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false ALLOW_CONNECTIONS true')
-        run_sql(self.url_of(name), "UPDATE alembic_version SET version_num = '0003'")
+        run_sql(self.url_of(name), "UPDATE alembic_version SET version_num = '0001'")
 
     def remove_everything_of(self, fingerprint):
         for name in self.databases(fingerprint):
@@ -304,7 +304,7 @@ class MariaDBSide(Side):
         run_sql(self.url, f"CREATE TABLE `{name}`.planted (id INTEGER)")
 
     def tamper_golden(self, golden):
-        run_sql(self.url, f"UPDATE `{make_url(golden.url).database}`.alembic_version SET version_num = '0003'")
+        run_sql(self.url, f"UPDATE `{make_url(golden.url).database}`.alembic_version SET version_num = '0001'")
 
     def remove_everything_of(self, fingerprint):
         from dbtestkit.backends.mysql_catalog import TABLE

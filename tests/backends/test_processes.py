@@ -5,37 +5,20 @@ import time
 from pathlib import Path
 
 from tests.backends import for_each_backend
-from tests.support import ENSURE_AND_READ, kill, run_python, start_python, wait_until
+from tests.support import (
+    AUTHOR, ENSURE_AND_READ, kill, run_python, sleep_revision, stalling_revision, start_python, wait_until,
+)
 
 SEEDED_AUTHOR = "Ursula K. Le Guin"
 
-AUTHOR = ("0001", "create author", (
-    'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True), '
-    'sa.Column("name", sa.String(100), nullable=False))\n'
-    "op.execute(\"INSERT INTO author (name) VALUES ('Ursula K. Le Guin')\")"
-), 'op.drop_table("author")')
-
-SLOW_SHELF = ("0002", "create shelf slowly", (
-    "import time\ntime.sleep(0.5)\n"
-    'op.create_table("shelf", sa.Column("id", sa.Integer, primary_key=True))'
-), 'op.drop_table("shelf")')
-
-# Stalls when KILLTEST_MARKER is set, after saying so in that file.
-STALLING = ("0003", "stall then create book", (
-    "import os, pathlib, time\n"
-    'marker = os.environ.get("KILLTEST_MARKER")\n'
-    "if marker:\n"
-    '    pathlib.Path(marker).write_text("building")\n'
-    "    time.sleep(30)\n"
-    'op.create_table("book", sa.Column("id", sa.Integer, primary_key=True))'
-), 'op.drop_table("book")')
+SLOW_SHELF = sleep_revision("0002", "shelf", 0.5)
 
 
 @for_each_backend()
 class Processes:
     """Processes starting together build a cold golden once; one killed mid-build is rebuilt at once"""
 
-    revisions = [AUTHOR, SLOW_SHELF, STALLING]
+    revisions = [AUTHOR, SLOW_SHELF, stalling_revision("0003")]
     processes = 5
 
     def start(self, *args, **env):
@@ -44,8 +27,8 @@ class Processes:
         self.addCleanup(kill, child)
         return child
 
-    def test_processes_starting_together_build_the_golden_exactly_once(self):
-        fingerprint = self.make_database().fingerprint()
+    def run_together(self):
+        """Start the children, release them at once when all are ready, return their reports."""
         go = self.tmp / "go"
         children = [self.start(go) for _ in range(self.processes)]
         for child in children:
@@ -59,6 +42,9 @@ class Processes:
             out, err = child.communicate(timeout=60)
             self.assertEqual(child.returncode, 0, err)
             reports.append(json.loads(out))
+        return reports
+
+    def assertAllSeeTheGolden(self, reports, fingerprint):
         self.assertEqual(sum(r["built"] for r in reports), 1, reports)
         self.assertEqual({r["fingerprint"] for r in reports}, {fingerprint})
         self.assertEqual(len({r["clone"] for r in reports}), self.processes)
@@ -68,6 +54,15 @@ class Processes:
             self.assertLessEqual({"author", "shelf", "book", "alembic_version"}, set(report["tables"]))
         self.assertEqual(self.side.leftovers(fingerprint), [])
         self.assertTrue(self.side.has_golden(fingerprint))
+
+    def test_processes_starting_together_build_the_golden_exactly_once(self):
+        fingerprint = self.make_database().fingerprint()
+        self.assertAllSeeTheGolden(self.run_together(), fingerprint)
+
+    def test_processes_finding_a_changed_golden_rebuild_it_exactly_once(self):
+        golden = self.make_database().ensure_golden()
+        self.side.tamper_golden(golden)
+        self.assertAllSeeTheGolden(self.run_together(), golden.fingerprint)
 
     def test_a_build_killed_mid_migration_is_cleaned_up_and_rebuilt_by_the_next_process(self):
         fingerprint = self.make_database().fingerprint()

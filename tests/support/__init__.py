@@ -187,6 +187,34 @@ DEFAULT_REVISIONS = [
 ]
 
 
+# One seeded table, for histories made of the revisions below.
+AUTHOR = ("0001", "create author", (
+    'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True), '
+    'sa.Column("name", sa.String(100), nullable=False))\n'
+    "op.execute(\"INSERT INTO author (name) VALUES ('Ursula K. Le Guin')\")"
+), 'op.drop_table("author")')
+
+
+def sleep_revision(revision, table, seconds):
+    """A revision that creates ``table`` after sleeping ``seconds``."""
+    return (revision, f"create {table}", (
+        f"import time\ntime.sleep({seconds})\n"
+        f'op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))'
+    ), f'op.drop_table("{table}")')
+
+
+def stalling_revision(revision):
+    """A revision creating ``book`` that, when KILLTEST_MARKER is set, says so in that file and stalls."""
+    return (revision, "stall then create book", (
+        "import os, pathlib, time\n"
+        'marker = os.environ.get("KILLTEST_MARKER")\n'
+        "if marker:\n"
+        '    pathlib.Path(marker).write_text("building")\n'
+        "    time.sleep(30)\n"
+        'op.create_table("book", sa.Column("id", sa.Integer, primary_key=True))'
+    ), 'op.drop_table("book")')
+
+
 def write_project(root, revisions=DEFAULT_REVISIONS, env_py=CONNECTION_ENV_PY, ini=ALEMBIC_INI):
     """Write an Alembic project under ``root``; return the path of its alembic.ini."""
     root = Path(root)
@@ -288,6 +316,15 @@ def tamper(path, sql):
             connection.execute(sql)
     finally:
         connection.close()
+
+
+def iter_tests(suite):
+    """Yield the individual tests of a (nested) unittest suite, in order."""
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
 
 
 def rmtree(path):

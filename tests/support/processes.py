@@ -119,13 +119,6 @@ CASES_RUNNER = textwrap.dedent('''
     support.write_project = unique_project
     import dbtestkit
 
-    def flatten(suite):
-        for item in suite:
-            if isinstance(item, unittest.TestSuite):
-                yield from flatten(item)
-            else:
-                yield item
-
     plan = json.loads(sys.argv[1])
     modules = sorted({name for _, names in plan for name in names})
     databases = {id(v): v for m in modules for v in vars(importlib.import_module(m)).values()
@@ -135,7 +128,7 @@ CASES_RUNNER = textwrap.dedent('''
         json.dumps(sorted({d.fingerprint() for d in databases.values()})))
     passes = []
     for order, names in plan:
-        tests = list(flatten(unittest.TestLoader().loadTestsFromNames(names)))
+        tests = list(support.iter_tests(unittest.TestLoader().loadTestsFromNames(names)))
         if order == "reverse":
             tests.reverse()
         print(f"== {order} {names}", file=sys.stderr)
