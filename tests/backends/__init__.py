@@ -64,3 +64,8 @@ class BackendCase(TempProjectCase):
         database = self.database(url=url or self.side.url, **kwargs)
         self.side.forget_after(self, database)
         return database
+
+    def database_of_own_account(self, **kwargs):
+        """Return ``(database, url)``: a TestDatabase as a throwaway account that may use its fingerprint."""
+        url = self.side.account(self, [self.make_database(**kwargs).fingerprint()])
+        return self.make_database(url=url, **kwargs), url

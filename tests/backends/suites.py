@@ -60,3 +60,19 @@ def run_case_modules(side, plan, driver=None):
         for key in ("problems", "skipped"):
             one_pass[key] = {test.rsplit(".", 1)[-1]: text for test, text in one_pass[key].items()}
     return outcome
+
+
+class CaseModulesRun:
+    """Mixin: setUpClass runs ``plan`` on the class's backend (with ``driver``) into ``cls.outcome``."""
+
+    plan = None
+    driver = None
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.outcome = run_case_modules(side_of_class(cls), cls.plan, cls.driver)
+
+    def stderr(self):
+        """The end of the child's output, for failure messages."""
+        return self.outcome["stderr"][-3000:]

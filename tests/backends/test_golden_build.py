@@ -52,23 +52,20 @@ class GoldenBuildAndReuse(GoldenChecks):
     def test_a_clone_holds_the_golden_at_head_with_the_rows_of_its_data_migrations(self):
         self.assertAtHead(self.make_database())
 
-    def test_golden_recording_another_fingerprint_is_rebuilt(self):
+    def assertRebuiltAfter(self, tamper):
         golden = self.make_database().ensure_golden()
-        self.side.tamper_record(golden)
+        tamper(golden)
         again = self.make_database()
         self.assertTrue(again.ensure_golden().built)
         self.assertAtHead(again)
         self.assertFalse(self.make_database().ensure_golden().built)
         self.assertOnlyTheGolden(golden.fingerprint)
 
+    def test_golden_recording_another_fingerprint_is_rebuilt(self):
+        self.assertRebuiltAfter(self.side.tamper_record)
+
     def test_golden_changed_behind_dbtestkits_back_is_rebuilt(self):
-        golden = self.make_database().ensure_golden()
-        self.side.tamper_golden(golden)
-        again = self.make_database()
-        self.assertTrue(again.ensure_golden().built)
-        self.assertAtHead(again)
-        self.assertFalse(self.make_database().ensure_golden().built)
-        self.assertOnlyTheGolden(golden.fingerprint)
+        self.assertRebuiltAfter(self.side.tamper_golden)
 
     def test_failing_migration_names_the_revision_and_leaves_nothing(self):
         root = self.tmp / "broken"

@@ -9,7 +9,7 @@ its own test. One child process per backend runs them all.
 import json
 
 from tests.backends import for_each_backend
-from tests.backends.suites import run_case_modules, side_of_class
+from tests.backends.suites import CaseModulesRun
 
 SAVEPOINT = ["tests.cases.savepoint_module", "tests.cases.savepoint_class"]
 PLAN = [
@@ -28,20 +28,16 @@ SAVEPOINT_FAILURES = sorted([
 
 
 @for_each_backend()
-class IsolationSuites:
+class IsolationSuites(CaseModulesRun):
     """The case modules pass (and fail only where they mean to) on this backend"""
 
-    driver = None
+    plan = PLAN
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.outcome = run_case_modules(side_of_class(cls), PLAN, cls.driver)
         (cls.forward, cls.reverse, cls.together, cls.shared, cls.locks, cls.lost_class,
          cls.lost_module) = cls.outcome["passes"]
-
-    def stderr(self):
-        return self.outcome["stderr"][-3000:]
 
     def test_the_cases_ran_on_this_backend_and_left_only_their_goldens(self):
         self.assertEqual(self.outcome["backends"], [self.backend])

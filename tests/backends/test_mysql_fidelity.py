@@ -134,11 +134,8 @@ def next_auto_increments(engine, schema):
         ).all())
 
 
-@for_each_backend("mysql")
-class CloneFidelity:
-    """A clone holds exactly what the golden holds, and behaves like it"""
-
-    revisions = FIDELITY_REVISIONS
+class GoldenAndClone:
+    """Each test gets the golden of ``revisions`` (``golden``, ``golden_engine``) and a clone of it."""
 
     def setUp(self):
         super().setUp()
@@ -149,6 +146,13 @@ class CloneFidelity:
         self.addCleanup(self.golden_engine.dispose)
         self.clone = database.clone()
         self.addCleanup(self.clone.drop)
+
+
+@for_each_backend("mysql")
+class CloneFidelity(GoldenAndClone):
+    """A clone holds exactly what the golden holds, and behaves like it"""
+
+    revisions = FIDELITY_REVISIONS
 
     def test_reflected_schema_views_and_triggers_are_identical(self):
         golden = reflect(self.golden_engine, self.golden_schema)
@@ -264,19 +268,10 @@ ROUTINE_AND_SEQUENCE_REVISIONS = [
 
 
 @for_each_backend("mysql")
-class CloneRoutinesAndSequences:
+class CloneRoutinesAndSequences(GoldenAndClone):
     """Stored functions, procedures and (MariaDB) sequences made by migrations are in a clone too"""
 
     revisions = ROUTINE_AND_SEQUENCE_REVISIONS
-
-    def setUp(self):
-        super().setUp()
-        database = self.make_database()
-        self.golden = database.ensure_golden()
-        self.golden_engine = sa.create_engine(self.golden.url, poolclass=sa.pool.NullPool)
-        self.addCleanup(self.golden_engine.dispose)
-        self.clone = database.clone()
-        self.addCleanup(self.clone.drop)
 
     def routines(self, engine):
         with engine.connect() as connection:

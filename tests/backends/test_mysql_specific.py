@@ -14,7 +14,7 @@ import dbtestkit
 from dbtestkit.backends.mysql_catalog import CATALOG, CREATE_TABLE, TABLE
 from tests.backends import for_each_backend
 from tests.backends.sides import run_sql
-from tests.backends.suites import run_case_modules, side_of_class
+from tests.backends.suites import CaseModulesRun
 from tests.support import DEFAULT_REVISIONS, kill, start_python, write_project
 
 MARKER_TABLE = "dbtestkit_marker"  # where dbtestkit kept its marker before the catalog
@@ -140,9 +140,7 @@ class ReapByEntryOwner:
     """reap trusts the entry's owner: a dead process's clone recorded for another user stays"""
 
     def test_reap_drops_clones_of_killed_processes_but_never_another_users(self):
-        fingerprint = self.make_database().fingerprint()
-        url = self.side.account(self, [fingerprint])
-        database = self.make_database(url=url)
+        database, url = self.database_of_own_account()
         database.ensure_golden()
         child = start_python(CLONE_TWO_AND_DIE, url, self.ini, self.cache_dir, cwd=self.tmp)
         self.addCleanup(kill, child)
@@ -166,18 +164,15 @@ class ReapByEntryOwner:
 
 
 @for_each_backend("mysql")
-class DdlInSavepoints:
+class DdlInSavepoints(CaseModulesRun):
     """tests/cases/mysql_ddl: DDL in a savepoint test is IsolationBroken, the next tests pristine"""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.outcome = run_case_modules(side_of_class(cls), [["forward", ["tests.cases.mysql_ddl"]]])
+    plan = [["forward", ["tests.cases.mysql_ddl"]]]
 
     def test_ddl_in_a_savepoint_test_is_isolation_broken_and_the_next_tests_are_pristine(self):
         (only,) = self.outcome["passes"]
         failing = ["test_1_create_table_on_the_connection", "test_1_insert_then_create_table"]
-        self.assertEqual(sorted(only["problems"]), failing, self.outcome["stderr"][-3000:])
+        self.assertEqual(sorted(only["problems"]), failing, self.stderr())
         self.assertEqual(only["run"], 5)
         for name in failing:
             message = only["problems"][name]

@@ -14,7 +14,7 @@ import dbtestkit
 from dbtestkit.backends.processes import process_tag
 from tests.backends import for_each_backend
 from tests.backends.sides import drop_pg_database, drop_pg_role, run_sql
-from tests.backends.suites import run_case_modules, side_of_class
+from tests.backends.suites import CaseModulesRun
 from tests.support import dead_pid, kill, start_python, wait_until
 
 HEAD = "0004"
@@ -139,9 +139,8 @@ class Roles:
         self.assertRefused(database, name, "lacks dbtestkit's marker")
 
     def test_reap_leaves_a_marked_clone_named_database_of_another_role(self):
-        fingerprint = self.make_database().fingerprint()
-        own = self.side.account(self, [fingerprint])
-        database = self.make_database(url=own)
+        database, own = self.database_of_own_account()
+        fingerprint = database.fingerprint()
         tag = f"{process_tag('_').rpartition('_')[0]}_{dead_pid()}"
         foreign = f"dbtk_clone_{fingerprint[:12]}_{tag}_1_aaaaaa"
         ours = f"dbtk_clone_{fingerprint[:12]}_{tag}_2_bbbbbb"
@@ -175,10 +174,9 @@ class KilledInsideCreateDatabase:
         # CREATE DATABASE … TEMPLATE waits for a share lock on the golden; an open
         # COMMENT ON DATABASE on the golden holds a conflicting lock, so the child is
         # caught inside CREATE DATABASE, where a kill -9 is most likely to land.
-        fingerprint = self.make_database().fingerprint()
-        own = self.side.account(self, [fingerprint])
-        db = self.make_database(url=own)
-        golden = db.backend.golden_name(db.ensure_golden().fingerprint)
+        db, own = self.database_of_own_account()
+        fingerprint = db.ensure_golden().fingerprint
+        golden = db.backend.golden_name(fingerprint)
         blocker = sa.create_engine(self.side.url, poolclass=sa.pool.NullPool)
         self.addCleanup(blocker.dispose)
         with blocker.connect() as connection:
@@ -207,20 +205,16 @@ class KilledInsideCreateDatabase:
 
 
 @for_each_backend("postgresql")
-class PostgresqlCases:
+class PostgresqlCases(CaseModulesRun):
     """tests/cases/postgresql_specific: DDL rolled back, deferred constraints checked, on a clone"""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.outcome = run_case_modules(side_of_class(cls), [["forward", ["tests.cases.postgresql_specific"]]])
+    plan = [["forward", ["tests.cases.postgresql_specific"]]]
 
     def test_ddl_rolled_back_deferred_constraints_checked_and_outer_on_a_clone(self):
         (only,) = self.outcome["passes"]
-        stderr = self.outcome["stderr"][-3000:]
-        self.assertEqual(only["run"], 9, stderr)
+        self.assertEqual(only["run"], 9, self.stderr())
         self.assertEqual(only["skipped"], {})
-        self.assertEqual(sorted(only["problems"]), ["test_1_violates_deferred_foreign_key"], stderr)
+        self.assertEqual(sorted(only["problems"]), ["test_1_violates_deferred_foreign_key"], self.stderr())
         message = only["problems"]["test_1_violates_deferred_foreign_key"]
         # The body passed; the violation surfaced at teardown, as the real commit would raise it.
         self.assertIn("IntegrityError", message)
