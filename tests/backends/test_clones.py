@@ -95,16 +95,16 @@ class Clones:
         gone = wait_until(lambda: not [a for a in self.side.clones(self.fingerprint) if clone.name in a])
         self.assertTrue(gone, f"{clone.name} still exists 10 s after drop()")
 
-    def test_twenty_clones_have_distinct_names_and_are_all_dropped(self):
-        clones = [self.db.backend.clone(self.fingerprint, self.storage) for _ in range(20)]
+    def test_ten_clones_have_distinct_names_and_are_all_dropped(self):
+        clones = [self.db.backend.clone(self.fingerprint, self.storage) for _ in range(10)]
         names = [clone.name for clone in clones]
-        self.assertEqual(len(set(names)), 20)
+        self.assertEqual(len(set(names)), 10)
         for name in names:
             self.assertIn(self.fingerprint[:12], name)
             if self.backend != "sqlite":
                 self.assertLessEqual(len(name), 63)  # the servers' longest identifier
         left = self.side.clones(self.fingerprint)
-        self.assertEqual(len(left), 20, left)
+        self.assertEqual(len(left), 10, left)
         self.assertTrue(all(any(name in artifact for artifact in left) for name in names), left)
         for clone in clones:
             clone.drop()
