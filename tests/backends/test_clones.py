@@ -95,7 +95,7 @@ class Clones:
         gone = wait_until(lambda: not [a for a in self.side.clones(self.fingerprint) if clone.name in a])
         self.assertTrue(gone, f"{clone.name} still exists 10 s after drop()")
 
-    def test_ten_clones_have_distinct_names_and_are_all_dropped(self):
+    def test_clones_have_distinct_names_never_reused_and_are_all_dropped(self):
         clones = [self.db.backend.clone(self.fingerprint, self.storage) for _ in range(10)]
         names = [clone.name for clone in clones]
         self.assertEqual(len(set(names)), 10)
@@ -109,6 +109,11 @@ class Clones:
         for clone in clones:
             clone.drop()
             clone.drop()  # a second drop is harmless
+        # Taken one after another, each dropped before the next: a name is still never reused.
+        for _ in range(3):
+            with self.db.clone("shared") as clone:
+                names.append(clone.name)
+        self.assertEqual(len(set(names)), 13, names)
         self.assertNothingLeft()
 
     def test_a_process_exiting_normally_leaves_no_clone(self):
@@ -180,16 +185,3 @@ class ClonePools:
         # Five threads share one TestDatabase (a threaded test runner, or a test
         # that clones from worker threads): each must get its clones.
         self.check_pool(self.take_clones(threads=5, each=2), expected=11)
-
-    def test_a_name_is_never_reused_even_after_its_clone_was_dropped(self):
-        held = [self.db.clone() for _ in range(10)]
-        names = [clone.name for clone in held]
-        for clone in held:
-            clone.drop()
-        # Taken one after another, each dropped before the next: still never reused.
-        for _ in range(5):
-            with self.db.clone() as clone:
-                names.append(clone.name)
-        self.assertEqual(len(set(names)), 15, names)
-        self.db.close()
-        self.assertEqual(self.side.leftovers(self.fingerprint), [])
