@@ -179,9 +179,9 @@ class ClonePools:
         self.assertEqual(self.side.leftovers(self.fingerprint), [])
 
     def test_pool_never_hands_out_a_clone_twice_and_close_drops_everything(self):
-        self.check_pool(self.take_clones(threads=1, each=9), expected=10)
+        self.check_pool(self.take_clones(threads=1, each=5), expected=6)
 
     def test_pool_serves_concurrent_takers(self):
-        # Five threads share one TestDatabase (a threaded test runner, or a test
+        # Four threads share one TestDatabase (a threaded test runner, or a test
         # that clones from worker threads): each must get its clones.
-        self.check_pool(self.take_clones(threads=5, each=2), expected=11)
+        self.check_pool(self.take_clones(threads=4, each=2), expected=9)

@@ -20,7 +20,8 @@ CLONE_AND_DIE = textwrap.dedent("""
     import dbtestkit
     database = dbtestkit.TestDatabase(sys.argv[1], alembic_ini=sys.argv[2], cache_dir=sys.argv[3])
     clone = database.clone("shared")
-    time.sleep(1)  # let the pool finish preparing the next clones
+    if database.backend.pooled:
+        time.sleep(1)  # let the pool finish preparing the next clones
     print(clone.name, flush=True)
     if sys.argv[4] == "die":
         os.kill(os.getpid(), signal.SIGKILL)
