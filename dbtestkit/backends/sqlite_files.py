@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import time
 
@@ -232,3 +233,36 @@ def unlink_database(path):
     """Delete a database file and whatever SQLite kept beside it."""
     for suffix in ("", *SIDE_FILES):
         unlink(f"{path}{suffix}")
+
+
+def backup_into_file(fill, path):
+    """Open the SQLite file ``path``, let ``fill(connection)`` back a database up into it, close it."""
+    target = sqlite3.connect(path)
+    try:
+        fill(target)
+    finally:
+        target.close()
+
+
+def backup(golden, target):
+    """Back the SQLite file ``golden`` up, read-only, into the open sqlite3 connection ``target``."""
+    source = sqlite3.connect(f"file:{golden}?mode=ro", uri=True)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+
+
+def split_statements(sql):
+    """Yield the statements of a multi-statement SQLite script."""
+    # sqlite3.complete_statement knows where a statement really ends (not
+    # inside strings or triggers), unlike a naive split on ";".
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            if statement.strip():
+                yield statement
+            statement = ""
+    if statement.strip():
+        yield statement

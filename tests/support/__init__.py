@@ -1,6 +1,7 @@
 """Helpers shared by dbtestkit's own tests: throwaway Alembic projects and cache dirs."""
 
 import os
+import re
 import tempfile
 import textwrap
 import unittest
@@ -46,6 +47,62 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+# env.py exactly as `alembic init -t async` writes it (async engine from sqlalchemy.url, asyncio.run).
+ASYNC_ENV_PY = '''\
+import asyncio
+from logging.config import fileConfig
+
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from alembic import context
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    connectable = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await connectable.dispose()
+
+
+def run_migrations_online() -> None:
+    asyncio.run(run_async_migrations())
 
 
 if context.is_offline_mode():
@@ -187,34 +244,6 @@ DEFAULT_REVISIONS = [
 ]
 
 
-# One seeded table, for histories made of the revisions below.
-AUTHOR = ("0001", "create author", (
-    'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True), '
-    'sa.Column("name", sa.String(100), nullable=False))\n'
-    "op.execute(\"INSERT INTO author (name) VALUES ('Ursula K. Le Guin')\")"
-), 'op.drop_table("author")')
-
-
-def sleep_revision(revision, table, seconds):
-    """A revision that creates ``table`` after sleeping ``seconds``."""
-    return (revision, f"create {table}", (
-        f"import time\ntime.sleep({seconds})\n"
-        f'op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))'
-    ), f'op.drop_table("{table}")')
-
-
-def stalling_revision(revision):
-    """A revision creating ``book`` that, when KILLTEST_MARKER is set, says so in that file and stalls."""
-    return (revision, "stall then create book", (
-        "import os, pathlib, time\n"
-        'marker = os.environ.get("KILLTEST_MARKER")\n'
-        "if marker:\n"
-        '    pathlib.Path(marker).write_text("building")\n'
-        "    time.sleep(30)\n"
-        'op.create_table("book", sa.Column("id", sa.Integer, primary_key=True))'
-    ), 'op.drop_table("book")')
-
-
 def write_project(root, revisions=DEFAULT_REVISIONS, env_py=CONNECTION_ENV_PY, ini=ALEMBIC_INI):
     """Write an Alembic project under ``root``; return the path of its alembic.ini."""
     root = Path(root)
@@ -318,6 +347,16 @@ def tamper(path, sql):
         connection.close()
 
 
+# asyncio's debug mode (always on in IsolatedAsyncioTestCase) reports any step
+# that took over 100 ms of wall time: on a busy machine, a descheduled process.
+SLOW_STEP = re.compile(r"Executing <.*?> took [\d.]+ seconds\n?")
+
+
+def without_slow_steps(text):
+    """Return ``text`` without asyncio's slow-step reports, which time alone causes."""
+    return SLOW_STEP.sub("", text)
+
+
 def iter_tests(suite):
     """Yield the individual tests of a (nested) unittest suite, in order."""
     for item in suite:
@@ -339,4 +378,7 @@ from tests.support.processes import (  # noqa: E402
     ENSURE_AND_READ, CASES_RUNNER, child_env, dead_pid, kill, python_env, run_python, start_python,
     wait_until,
 )
-from tests.support.servers import SERVERS, required_components, server_url, skip_or_fail  # noqa: E402
+from tests.support.revisions import AUTHOR, sleep_revision, stalling_revision  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    SERVERS, embedded_postgresql_url, required_components, server_url, skip_or_fail,
+)

