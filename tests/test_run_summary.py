@@ -38,7 +38,7 @@ class WaitedForAnotherBuild:
         self.side.fingerprints.add(fingerprint)
 
     def child(self, **env):
-        return start_python(ENSURE, self.side.url, self.ini, self.cache_dir, cwd=self.tmp, **env)
+        return start_python(ENSURE, self.side.database_url, self.ini, self.cache_dir, cwd=self.tmp, **env)
 
     def test_a_process_that_waited_for_another_build_says_so_not_checked_in(self):
         started = self.tmp / "build-started"

@@ -21,7 +21,8 @@ def full_text(error):
     return "".join(traceback.format_exception(type(error), error, error.__traceback__))
 
 
-@for_each_backend("postgresql", "mysql")
+# About the URLs of the servers themselves: not the embedded cluster's, which dbtestkit makes.
+@for_each_backend("postgresql", "mysql", sides=("postgresql", "mysql"))
 class BadServerInputs:
     """An unreachable server, an unknown account and a missing driver each get a clear, password-free error"""
 

@@ -117,7 +117,7 @@ class Clones:
         self.assertNothingLeft()
 
     def test_a_process_exiting_normally_leaves_no_clone(self):
-        child = start_python(USE_THREE_CLONES, self.side.url, self.ini, self.cache_dir, cwd=self.tmp)
+        child = start_python(USE_THREE_CLONES, self.side.database_url, self.ini, self.cache_dir, cwd=self.tmp)
         out, err = child.communicate(timeout=60)
         self.assertEqual(child.returncode, 0, err)
         names = out.split()

@@ -21,7 +21,7 @@ class Processes:
     revisions = [AUTHOR, SLOW_SHELF, stalling_revision("0003")]
 
     def start(self, *args, **env):
-        child = start_python(ENSURE_AND_READ, self.side.url, self.ini, self.cache_dir, *args,
+        child = start_python(ENSURE_AND_READ, self.side.database_url, self.ini, self.cache_dir, *args,
                              cwd=self.tmp, **env)
         self.addCleanup(kill, child)
         return child
@@ -78,7 +78,7 @@ class Processes:
         self.assertFalse(self.side.has_golden(fingerprint))
 
         started = time.monotonic()
-        result = run_python(["-c", ENSURE_AND_READ, self.side.url, str(self.ini), str(self.cache_dir)],
+        result = run_python(["-c", ENSURE_AND_READ, self.side.database_url, str(self.ini), str(self.cache_dir)],
                             cwd=self.tmp)
         self.assertEqual(result.returncode, 0, result.stderr)
         self.assertLess(time.monotonic() - started, 20, "the next process waited for a dead builder")
