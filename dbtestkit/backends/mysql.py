@@ -247,7 +247,8 @@ class Backend(ServerBackend):
             golden = self.catalog.get(connection, self.golden_name(entry.fingerprint)) if entry else None
             self.catalog.change(connection, clone.name, "clone", "kept", {
                 "test_id": label, "kept_at": time.time(),
-                "label": golden.record.get("label", "") if golden else "",
+                # The project the clone was made for; the golden's builder may be another.
+                "label": clone.project or (golden.record.get("label", "") if golden else ""),
             })
         return self.url.set(database=clone.name).render_as_string(hide_password=True)
 

@@ -242,8 +242,9 @@ class Backend(CloneCosts, ServerBackend):
         fields = (parse_marker(row.comment) if row is not None else None) or {}
         fingerprint = fields.get("fingerprint", "")
         golden = self.read_record(fingerprint) if fingerprint else None
+        # Labelled with the project the clone was made for; the golden's builder may be another.
         marker = marker_text("kept", fingerprint=fingerprint, test_id=label, kept_at=time.time(),
-                             label=golden.label if golden else "", **creator())
+                             label=clone.project or (golden.label if golden else ""), **creator())
         name = self.kept_name(fingerprint or clone.name[len(f"{PREFIX}_clone_"):])
         with self.admin.connect() as connection:
             self._terminate(connection, clone.name)
