@@ -114,8 +114,13 @@ class BackendBase(abc.ABC):
         """Return the golden's ``GoldenRecord`` (its ``problem`` says why it is not trusted), None if absent."""
 
     @abc.abstractmethod
-    def start_build(self, fingerprint):
-        """Create the temporary database a golden is built in; return its ``BuildTarget``."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary database a golden is built in; return its ``BuildTarget``.
+
+        With ``parent`` (the fingerprint of a golden the caller has checked),
+        the new database starts as an exact copy of that golden: schema,
+        rows, version table and sequences.
+        """
 
     def write_record(self, connection, record):
         """Store the record inside the build (backends keeping it beside the database do it at publish)."""

@@ -104,10 +104,18 @@ class Backend(ServerBackend):
                 record.actual_heads = tuple(sorted(row[0] for row in rows))
             return record
 
-    def start_build(self, fingerprint):
-        """Create the golden's database, recorded as a build until it is published."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the golden's database, recorded as a build until it is published.
+
+        With ``parent``, every table, row, view and trigger of that golden is copied in.
+        """
         name = self.golden_name(fingerprint)
         self._create(name, "build", fingerprint)
+        if parent is not None:
+            try:
+                self._copy_into(name, parent)
+            except Exception as error:
+                raise DbtestkitError(f"Cannot copy golden {parent[:12]}: {error}") from error
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
@@ -161,9 +169,14 @@ class Backend(ServerBackend):
 
     def _copy_golden(self, fingerprint, name, storage):
         """Create a database and copy every table, view and trigger of the golden into it."""
-        script = self._copy_script(fingerprint, self.golden_name(fingerprint))
         self._create(name, "clone", fingerprint)
+        self._copy_into(name, fingerprint)
+        return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
+
+    def _copy_into(self, name, fingerprint):
+        """Copy the golden of ``fingerprint`` into the new, empty database ``name`` (dropped on failure)."""
         try:
+            script = self._copy_script(fingerprint, self.golden_name(fingerprint))
             with self._copier_engine().connect() as connection:
                 connection.exec_driver_sql(f"USE {quote(connection, name)}")
                 connection.exec_driver_sql("SET SESSION foreign_key_checks = 0")
@@ -174,7 +187,6 @@ class Backend(ServerBackend):
             with self.admin.connect() as connection:
                 self._drop(connection, name)
             raise
-        return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
 
     def dispose(self):
         """Close the admin connections and the copier's engine."""

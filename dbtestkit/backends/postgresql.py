@@ -117,10 +117,10 @@ class Backend(ServerBackend):
         with self.admin.connect() as connection:
             return database_row(connection, name)
 
-    def start_build(self, fingerprint):
-        """Create the temporary database a golden is built in."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary database a golden is built in (from golden ``parent``, if given)."""
         name = database_name("build", fingerprint[:15], server_suffix())
-        self._create(name, "build", fingerprint)
+        self._create(name, "build", fingerprint, template=parent and self.golden_name(parent))
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):

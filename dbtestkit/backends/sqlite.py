@@ -146,11 +146,19 @@ class Backend(BackendBase):
         if problem:
             raise GoldenMismatch(f"Golden {fingerprint[:12]} ({path}) cannot be cloned: {problem}.")
 
-    def start_build(self, fingerprint):
-        """Create the temporary file a golden is built in."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary file a golden is built in (a copy of golden ``parent``'s file, if given)."""
         name = f"build-{fingerprint[:16]}-{unique_suffix()}"
         path = self.directory / f"{name}.sqlite"
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+        if parent is not None:
+            try:
+                self._check_golden_unchanged(parent, self.golden_path(parent))
+                # Over the private file just made: the copy keeps its mode.
+                shutil.copyfile(self.golden_path(parent), path)
+            except (OSError, GoldenMismatch) as error:
+                unlink_database(path)
+                raise GoldenMismatch(f"Cannot copy golden {parent[:12]}: {error}") from error
         return BuildTarget(url=f"sqlite:///{path}", name=name, location=path)
 
     def publish(self, build, fingerprint):

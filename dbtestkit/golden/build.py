@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.records import GoldenRecord
+from dbtestkit.golden.derive import start_from_parent
 from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
 from dbtestkit.process_state import preserved
 from dbtestkit.report import report, verbose
@@ -28,13 +29,17 @@ class PublishedGolden:
     # Not built here but by another process, whose build lock this one waited
     # for this many seconds; None when the golden was ready at first look.
     waited: "float | None" = None
+    # The golden this one was grown from (an earlier state of its history), if any.
+    parent: "str | None" = None
 
 
-def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, before=()):
+def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, before=(), parents=()):
     """Return the golden for ``fingerprint``, building it first if no trusted one exists.
 
     ``source`` builds the schema (see sources.py); ``before`` steps run on
-    the empty database ahead of it, ``seeds`` after it.
+    the empty database ahead of it, ``seeds`` after it. ``parents`` yields
+    ``(fingerprint, heads)`` of goldens it may be grown from instead
+    (``Golden.prefix_fingerprints``), read only when a build is needed.
     """
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
@@ -47,19 +52,24 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
             return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False,
                           time.perf_counter() - started, waited)
         backend.remove_stale_builds(fingerprint)
-        progress = BuildProgress(fingerprint, label, always=progress)
-        build = backend.start_build(fingerprint)
+        grown = start_from_parent(backend, fingerprint, parents)
+        build, prefix = grown or (backend.start_build(fingerprint), None)
+        parent = prefix and prefix.fingerprint
+        progress = BuildProgress(fingerprint, label, always=progress, parent=parent)
         try:
             # env.py, migrations and seeds run in this process: a cold run must
             # leave it as a warm one (which runs none of them) would.
             with preserved():
-                _build(backend, build, source, (before, seeds), fingerprint, progress, label)
+                # The parent's before steps already ran, on its empty database.
+                steps = ((), seeds) if parent else (before, seeds)
+                _build(backend, build, source, steps, (fingerprint, prefix), progress, label)
             backend.publish(build, fingerprint)
         except BaseException:
             backend.abandon(build)
             raise
         progress.finish()
-    return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True, time.perf_counter() - started)
+    return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True,
+                           time.perf_counter() - started, parent=parent)
 
 
 def _trusted(backend, fingerprint, discard=False):
@@ -77,11 +87,12 @@ def _trusted(backend, fingerprint, discard=False):
     return False
 
 
-def _build(backend, build, source, steps, fingerprint, progress, label):
+def _build(backend, build, source, steps, lineage, progress, label):
     # A plain engine, as `alembic upgrade` would use: migrations run exactly
     # as they do in production. The connection is handed over un-begun so an
     # env.py that opens its own connection does not wait on our lock.
     before, seeds = steps
+    fingerprint, prefix = lineage
     engine = create_engine(build.url, poolclass=NullPool)
     try:
         if before:
@@ -89,7 +100,8 @@ def _build(backend, build, source, steps, fingerprint, progress, label):
                 for step in before:
                     _run_step(step, connection, backend, "before_migrations step")
         with engine.connect() as connection:
-            result = source.build(connection, build.url, progress.revision_applied)
+            result = source.build(connection, build.url, progress.revision_applied,
+                                  applied=prefix.revisions if prefix else ())
             if connection.in_transaction():
                 connection.commit()
         with engine.connect() as connection:
@@ -106,6 +118,7 @@ def _build(backend, build, source, steps, fingerprint, progress, label):
                 dbtestkit_version=__version__,
                 built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 label=label,
+                parent=prefix.fingerprint if prefix else "",
             )
             build.record = record
             with connection.begin():
@@ -129,8 +142,9 @@ def _run_step(step, connection, backend, kind):
 class BuildProgress:
     """Reports a build's progress once it has taken long enough to be worth watching."""
 
-    def __init__(self, fingerprint, label, always=None):
+    def __init__(self, fingerprint, label, always=None, parent=None):
         self.prefix = f"golden {label} {fingerprint[:10]}…"
+        self.parent = parent
         self.started = time.perf_counter()
         self.pending = []
         self.speaking = verbose() if always is None else always
@@ -148,4 +162,5 @@ class BuildProgress:
     def finish(self):
         """Report the end of a build that reported progress."""
         if self.speaking:
-            report(f"{self.prefix} built in {time.perf_counter() - self.started:.1f}s")
+            grown = f" from golden {self.parent[:10]}…" if self.parent else ""
+            report(f"{self.prefix} built{grown} in {time.perf_counter() - self.started:.1f}s")

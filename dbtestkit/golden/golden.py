@@ -9,6 +9,7 @@ import threading
 import time
 
 from dbtestkit.golden.build import ensure_golden
+from dbtestkit.golden.derive import Prefix
 from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden.journal import journal_build
 from dbtestkit.golden.pool import ClonePool
@@ -39,8 +40,23 @@ class Golden:
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
+        return self._fingerprint(self.source.fingerprint_parts(self.backend.dialect))
+
+    def prefix_fingerprints(self):
+        """Yield a ``Prefix`` (``fingerprint``, ``heads``, ``revisions``) for the goldens of earlier states of this history, longest first.
+
+        A golden of one of these can be cloned and migrated the rest of the
+        way. None with seeds: they ran after the prefix's migrations, so the
+        new revisions would run on rows a build from empty does not have.
+        """
+        if self.seeds:
+            return
+        for parts, heads, revisions in self.source.prefix_parts(self.backend.dialect):
+            yield Prefix(self._fingerprint(parts), heads, revisions)
+
+    def _fingerprint(self, source_parts):
         parts = [("backend", self.backend.identity())]
-        parts += self.source.fingerprint_parts(self.backend.dialect)
+        parts += source_parts
         for step in self.before:
             parts += [(f"before:{label}", data) for label, data in step.fingerprint_parts()]
         for seed in self.seeds:
@@ -56,7 +72,7 @@ class Golden:
         """
         self._published = ensure_golden(
             self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
-            before=self.before,
+            before=self.before, parents=self.prefix_fingerprints(),
         )
         if self._published.built:
             journal_build(self.cache_dir, self._published, self.backend.name)
