@@ -31,6 +31,12 @@ def cmd_build(database, args):
     return EXIT_OK
 
 
+def cmd_export(database, args):
+    """Write the golden (built first if need be) into DIR as an archive named by its fingerprint."""
+    print(database.export(args.directory))
+    return EXIT_OK
+
+
 def cmd_status(database, args):
     """Show the current fingerprint, cached goldens, leftovers of dead processes and kept clones."""
     fingerprint = database.fingerprint()
@@ -94,6 +100,7 @@ COMMANDS = {
     "status": cmd_status,
     "build": cmd_build,
     "fingerprint": cmd_fingerprint,
+    "export": cmd_export,
     "prune": cmd_prune,
     "reap": cmd_reap,
 }
@@ -112,6 +119,7 @@ def build_parser():
         name: commands.add_parser(name, help=function.__doc__, description=function.__doc__)
         for name, function in COMMANDS.items()
     }
+    subparsers["export"].add_argument("directory", metavar="DIR", help="where to write the archive")
     subparsers["prune"].add_argument(
         "--keep", type=int, default=0, metavar="N",
         help="also keep the N newest goldens of other fingerprints, or kept clones (default 0)",

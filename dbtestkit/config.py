@@ -14,10 +14,10 @@ from dbtestkit.exceptions import ConfigurationError
 ENV_PREFIX = "DBTESTKIT_"
 SETUP_CFG_SECTION = "dbtestkit"
 DEFAULT_URL = "sqlite://"
-SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name")
+SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name", "archive")
 # Relative paths in setup.cfg are relative to setup.cfg, not to wherever the
 # test runner happened to be started.
-PATH_SETTINGS = ("alembic_ini", "cache_dir")
+PATH_SETTINGS = ("alembic_ini", "cache_dir", "archive")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
@@ -31,6 +31,8 @@ class Settings:
     cache_dir: Path
     keep: bool
     name: "str | None"
+    # A directory of golden archives (a CI cache): restored from, written to.
+    archive: "Path | None" = None
     # Where each setting came from, in words an error message can name:
     # "--url", "DBTESTKIT_URL", "url in /src/setup.cfg [dbtestkit]", ...
     origins: dict = field(default_factory=dict, compare=False)
@@ -69,6 +71,7 @@ def resolve_settings(search_from=None, keyword_origins=None, **given):
         cache_dir=cache_dir_path(values["cache_dir"]),
         keep=parse_bool(values["keep"], "keep", origins.get("keep")),
         name=values["name"],
+        archive=Path(values["archive"]).expanduser().absolute() if values["archive"] else None,
         origins=origins,
     )
 

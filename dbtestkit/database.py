@@ -29,6 +29,7 @@ class TestDatabase:
         name=None,
         cache_dir=None,
         keep=None,
+        archive=None,
         _search_from=None,
         _keyword_origins=None,
     ):
@@ -41,7 +42,8 @@ class TestDatabase:
             )
         self.settings = resolve_settings(
             _search_from, _keyword_origins,
-            url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name
+            url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name,
+            archive=archive,
         )
         if alembic_config is not None:
             self.source = AlembicSource.from_config(alembic_config)
@@ -66,7 +68,7 @@ class TestDatabase:
         self.cache_dir = private_cache_dir(settings.cache_dir, settings.origins.get("cache_dir"))
         self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
         self.golden = Golden(self.backend, self.source, seeds=self.seeds, before=self.before_migrations,
-                             name=self.name, cache_dir=self.cache_dir)
+                             name=self.name, cache_dir=self.cache_dir, archive=settings.archive)
         # Module name -> the scopes module_fixtures() made for it, which its classes join.
         self._module_scopes = {}
 
@@ -83,6 +85,15 @@ class TestDatabase:
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
         """
         return self.golden.ensure(progress)
+
+    def export(self, directory):
+        """Write the golden (built first if need be) into ``directory`` as a portable archive; return its path.
+
+        The file is named by the fingerprint; with ``archive=`` (or
+        DBTESTKIT_ARCHIVE) naming that directory, a later run restores the
+        golden from it instead of migrating.
+        """
+        return self.golden.export(directory)
 
     def clone(self, kind=None):
         """Return a new copy of the golden; ``kind="shared"`` when another process must open it.

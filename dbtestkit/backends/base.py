@@ -12,7 +12,7 @@ import contextlib
 
 from sqlalchemy import create_engine, event
 
-from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
+from dbtestkit.exceptions import ConfigurationError, DbtestkitError, LockWaitTimeout
 from dbtestkit.report import report
 
 # What a test needs of its clone. Each backend maps these needs to storage of
@@ -152,6 +152,20 @@ class BackendBase(abc.ABC):
     @abc.abstractmethod
     def delete_golden(self, location):
         """Delete the golden a ``GoldenListing`` names (used by prune), under its build lock."""
+
+    # -- archives (hooks) -----------------------------------------------------
+
+    def export_frames(self, fingerprint):
+        """Return ``(frames, digest)``: the golden of ``fingerprint`` as archive frames, and its digest.
+
+        The digest is what ``restore_frames`` must find again in a restored
+        copy. Raises ``DbtestkitError`` when the golden cannot be archived exactly.
+        """
+        raise DbtestkitError(f"The {self.name} backend cannot archive goldens.")
+
+    def restore_frames(self, build, frames):
+        """Load archive ``frames`` into the new, empty ``build``; return the digest of what it now holds."""
+        raise DbtestkitError(f"The {self.name} backend cannot restore golden archives.")
 
     # -- clones: the frame ----------------------------------------------------
 

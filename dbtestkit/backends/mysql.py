@@ -6,6 +6,7 @@ import time
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from dbtestkit.backends.mysql_archive import dump_frames, load_frames, schema_digest
 from dbtestkit.backends.processes import creator_is_gone
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.mysql_catalog import Catalog
@@ -164,6 +165,25 @@ class Backend(ServerBackend):
                 yield GoldenListing(entry.name[len(f"{PREFIX}_golden_"):], entry.name, int(size),
                                     epoch_of(entry.record.get("built_at", "")),
                                     entry.record.get("label", ""))
+
+    # -- archives -------------------------------------------------------------
+
+    def export_frames(self, fingerprint):
+        """Dump the golden (a plain database, only read here): its DDL and typed rows."""
+        name = self.golden_name(fingerprint)
+        with self.admin.connect() as connection:
+            return dump_frames(connection, name), schema_digest(connection, name)
+
+    def restore_frames(self, build, frames):
+        """Run the archive's statements and inserts in the new build."""
+        engine = create_engine(build.url, poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                load_frames(connection, frames)
+        finally:
+            engine.dispose()
+        with self.admin.connect() as connection:
+            return schema_digest(connection, build.name)
 
     # -- clones -------------------------------------------------------------
 

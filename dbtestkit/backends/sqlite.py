@@ -10,13 +10,14 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from dbtestkit.backends.archive_format import frame
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.clone import Clone
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
     FILE_MODE, Sidecar, Unsafe, check_private, owned, publish_golden, read_sidecar, signature,
-    unlink, unlink_database, vouch,
+    split_statements, unlink, unlink_database, vouch,
 )
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
@@ -198,7 +199,7 @@ class Backend(BackendBase):
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
         cursor = connection.connection.driver_connection.cursor()
-        for statement in _split_statements(sql):
+        for statement in split_statements(sql):
             cursor.execute(statement)
 
     def list_goldens(self):
@@ -222,6 +223,18 @@ class Backend(BackendBase):
             return read_sidecar(path, "record") or {}
         except (Unsafe, OSError):
             return {}
+
+    # -- archives -------------------------------------------------------------
+
+    def export_frames(self, fingerprint):
+        """Return the golden's file as the one archive frame; its bytes are the digest's concern."""
+        self._check_golden_unchanged(fingerprint, self.golden_path(fingerprint))
+        return [frame("file", self.golden_path(fingerprint).read_bytes())], ""
+
+    def restore_frames(self, build, frames):
+        """Write the archived file over the build's empty file (its mode stays 0600)."""
+        build.location.write_bytes(b"".join(data for tag, data in frames if tag == "file"))
+        return ""
 
     # -- clones -------------------------------------------------------------
 
@@ -376,16 +389,3 @@ def _backup(golden, target):
     finally:
         source.close()
 
-
-def _split_statements(sql):
-    # sqlite3.complete_statement knows where a statement really ends (not
-    # inside strings or triggers), unlike a naive split on ";".
-    statement = ""
-    for line in sql.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            if statement.strip():
-                yield statement
-            statement = ""
-    if statement.strip():
-        yield statement

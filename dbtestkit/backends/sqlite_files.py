@@ -1,4 +1,4 @@
-"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion.
+"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion; seed scripts split.
 
 A golden file is trusted only with its sidecar record beside it, and only
 while the file is exactly what the record vouches for: a SHA-256 of its
@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import time
 
@@ -232,3 +233,18 @@ def unlink_database(path):
     """Delete a database file and whatever SQLite kept beside it."""
     for suffix in ("", *SIDE_FILES):
         unlink(f"{path}{suffix}")
+
+
+def split_statements(sql):
+    """Yield the statements of a SQL script (a seed file), each complete as SQLite sees it."""
+    # sqlite3.complete_statement knows where a statement really ends (not
+    # inside strings or triggers), unlike a naive split on ";".
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            if statement.strip():
+                yield statement
+            statement = ""
+    if statement.strip():
+        yield statement

@@ -8,6 +8,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.records import GoldenRecord
+from dbtestkit.golden.archive import export_quietly, restore_golden
 from dbtestkit.golden.derive import start_from_parent
 from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
 from dbtestkit.process_state import preserved
@@ -31,15 +32,20 @@ class PublishedGolden:
     waited: "float | None" = None
     # The golden this one was grown from (an earlier state of its history), if any.
     parent: "str | None" = None
+    # Restored from a golden archive rather than built from the migrations.
+    restored: bool = False
 
 
-def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, before=(), parents=()):
+def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, before=(), parents=(),
+                  archive=None):
     """Return the golden for ``fingerprint``, building it first if no trusted one exists.
 
     ``source`` builds the schema (see sources.py); ``before`` steps run on
     the empty database ahead of it, ``seeds`` after it. ``parents`` yields
-    ``(fingerprint, heads)`` of goldens it may be grown from instead
+    a ``Prefix`` for each golden it may be grown from instead
     (``Golden.prefix_fingerprints``), read only when a build is needed.
+    With ``archive`` (a directory), a golden archived there is restored
+    instead of built, and a golden built here is archived there.
     """
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
@@ -52,6 +58,11 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
             return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False,
                           time.perf_counter() - started, waited)
         backend.remove_stale_builds(fingerprint)
+        restored = archive and restore_golden(backend, fingerprint, archive, label)
+        if restored:
+            _publish(backend, restored, fingerprint)
+            return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True,
+                                   time.perf_counter() - started, restored=True)
         grown = start_from_parent(backend, fingerprint, parents)
         build, prefix = grown or (backend.start_build(fingerprint), None)
         parent = prefix and prefix.fingerprint
@@ -63,13 +74,23 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
                 # The parent's before steps already ran, on its empty database.
                 steps = ((), seeds) if parent else (before, seeds)
                 _build(backend, build, source, steps, (fingerprint, prefix), progress, label)
-            backend.publish(build, fingerprint)
         except BaseException:
             backend.abandon(build)
             raise
+        _publish(backend, build, fingerprint)
         progress.finish()
-    return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True,
-                           time.perf_counter() - started, parent=parent)
+    seconds = time.perf_counter() - started
+    if archive:
+        export_quietly(backend, fingerprint, archive)
+    return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True, seconds, parent=parent)
+
+
+def _publish(backend, build, fingerprint):
+    try:
+        backend.publish(build, fingerprint)
+    except BaseException:
+        backend.abandon(build)
+        raise
 
 
 def _trusted(backend, fingerprint, discard=False):

@@ -8,6 +8,7 @@ and a CLI or a pytest fixture can use it as it is.
 import threading
 import time
 
+from dbtestkit.golden.archive import export_golden
 from dbtestkit.golden.build import ensure_golden
 from dbtestkit.golden.derive import Prefix
 from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
@@ -26,8 +27,10 @@ class Golden:
     server prune only their own; ``cache_dir`` holds the build journal.
     """
 
-    def __init__(self, backend, source, *, seeds=(), before=(), name, cache_dir):
+    def __init__(self, backend, source, *, seeds=(), before=(), name, cache_dir, archive=None):
         self.backend = backend
+        # A directory of golden archives (CI caches): restored from, written to.
+        self.archive = archive
         self.source = source
         self.seeds = tuple(seeds)
         self.before = tuple(before)
@@ -72,7 +75,7 @@ class Golden:
         """
         self._published = ensure_golden(
             self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
-            before=self.before, parents=self.prefix_fingerprints(),
+            before=self.before, parents=self.prefix_fingerprints(), archive=self.archive,
         )
         if self._published.built:
             journal_build(self.cache_dir, self._published, self.backend.name)
@@ -136,6 +139,10 @@ class Golden:
         """
         return self.backend.prune_kept(keep_newest, label=self.name)
 
+    def export(self, directory):
+        """Write the golden (built first if need be) into ``directory`` as an archive; return its path."""
+        return export_golden(self.backend, self.ensure().fingerprint, directory)
+
     def close(self):
         """Drop the clones prepared ahead for this golden (also done at exit)."""
         pools, self._pools = self._pools, {}
@@ -149,7 +156,7 @@ class Golden:
         (default: none); the migration checks start from such twins.
         """
         return Golden(self.backend, source or self.source, seeds=seeds, before=self.before,
-                      name=f"{self.name}-{suffix}", cache_dir=self.cache_dir)
+                      name=f"{self.name}-{suffix}", cache_dir=self.cache_dir, archive=self.archive)
 
     def __repr__(self):
         return f"<Golden {self.name} on {self.backend.name}>"
