@@ -6,6 +6,7 @@ which often import the application.
 """
 
 import ast
+import heapq
 import re
 from typing import NamedTuple
 
@@ -147,12 +148,12 @@ def _topological(by_id):
     ready = sorted(r for r, count in waiting.items() if count == 0)
     order = []
     while ready:
-        revision = ready.pop(0)
+        revision = heapq.heappop(ready)
         order.append(revision)
-        for child in sorted(children[revision]):
+        for child in children[revision]:
             waiting[child] -= 1
             if waiting[child] == 0:
-                ready.append(child)
+                heapq.heappush(ready, child)
     if len(order) != len(by_id):
         raise Unsure("the revisions form a cycle")
     return order
