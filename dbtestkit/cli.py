@@ -26,7 +26,12 @@ def cmd_fingerprint(database, args):
 def cmd_build(database, args):
     """Build the golden ahead of time (with progress), unless a trusted one exists."""
     golden = database.ensure_golden(progress=True)
-    state = "built" if golden.built else "already built"
+    if golden.restored:
+        state = "restored from the archive"
+    elif golden.parent:
+        state = f"built from golden {golden.parent[:12]} (only the new revisions ran)"
+    else:
+        state = "built" if golden.built else "already built"
     print(f"golden {golden.fingerprint} {state} ({golden.seconds:.2f}s)")
     return EXIT_OK
 
