@@ -8,8 +8,8 @@ from dbtestkit.backends.archive_format import MAGIC
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.golden.archive import archive_path
 from tests.backends import for_each_backend
-from tests.golden_snapshots import HISTORY, snapshot
-from tests.support import run_python
+from tests.golden_snapshots import HISTORY, NEXT_REVISION, snapshot
+from tests.support import run_python, write_revision
 
 
 @for_each_backend()
@@ -72,6 +72,19 @@ class GoldenArchives:
         _, golden, stderr = self.restore()
         self.assertFalse(golden.restored)
         self.assertIn("the restored database differs from the golden it was made from", stderr)
+
+    def test_a_longer_history_grows_from_the_restored_archive_of_its_prefix(self):
+        prefix = self.first.ensure_golden()
+        self.first.backend.discard_golden(prefix.fingerprint)
+        identifier, message, upgrade, downgrade = NEXT_REVISION
+        write_revision(self.versions, identifier, message, upgrade, downgrade, "0004")
+        database = self.make_database(archive=self.archive)
+        with contextlib.redirect_stderr(io.StringIO()):
+            golden = database.ensure_golden()
+        self.assertEqual(golden.parent, prefix.fingerprint)
+        self.assertTrue(archive_path(self.archive, golden.fingerprint, database.backend).is_file())
+        with database.clone() as clone:
+            self.assertEqual(snapshot(clone.url)["alembic_version"]["rows"], ["('0005',)"])
 
     def test_export_writes_the_current_golden_named_by_its_fingerprint(self):
         elsewhere = self.tmp / "exported"

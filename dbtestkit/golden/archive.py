@@ -97,6 +97,37 @@ def restore_golden(backend, fingerprint, directory, label=""):
     return build
 
 
+def restore_prefix(backend, prefixes, directory, label=""):
+    """Restore the golden of the longest of ``prefixes`` archived in ``directory``, unless one is there already.
+
+    A CI job on an empty server, whose cache holds the archive of the
+    history before this pull request's revisions, then grows its golden
+    from that one. Each restore is published under its own build lock
+    (taken inside the caller's: always from the longer history to the shorter).
+    """
+    for prefix in prefixes:
+        record = backend.read_record(prefix.fingerprint)
+        if record is not None and record.mismatch(prefix.fingerprint) is None:
+            return
+        if not archive_path(directory, prefix.fingerprint, backend).exists():
+            continue
+        with backend.build_lock(prefix.fingerprint):
+            record = backend.read_record(prefix.fingerprint)
+            if record is not None and record.mismatch(prefix.fingerprint) is None:
+                return
+            if record is not None and not record.foreign:
+                backend.discard_golden(prefix.fingerprint)
+            backend.remove_stale_builds(prefix.fingerprint)
+            build = restore_golden(backend, prefix.fingerprint, directory, label)
+            if build is not None:
+                try:
+                    backend.publish(build, prefix.fingerprint)
+                except BaseException:
+                    backend.abandon(build)
+                    raise
+                return
+
+
 def _check_and_record(backend, build, record):
     engine = create_engine(build.url, poolclass=NullPool)
     try:

@@ -8,7 +8,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.records import GoldenRecord
-from dbtestkit.golden.archive import export_quietly, restore_golden
+from dbtestkit.golden.archive import export_quietly, restore_golden, restore_prefix
 from dbtestkit.golden.derive import start_from_parent
 from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
 from dbtestkit.process_state import preserved
@@ -63,6 +63,9 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
             _publish(backend, restored, fingerprint)
             return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True,
                                    time.perf_counter() - started, restored=True)
+        if archive:
+            parents = list(parents)
+            restore_prefix(backend, parents, archive, label)
         grown = start_from_parent(backend, fingerprint, parents)
         build, prefix = grown or (backend.start_build(fingerprint), None)
         parent = prefix and prefix.fingerprint
