@@ -11,7 +11,7 @@ from dbtestkit.migrations.graph import Node, Unsure, prefixes, read_node
 from tests.backends import for_each_backend
 from tests.backends.sides import run_sql
 from tests.golden_snapshots import HISTORY, NEXT_REVISION, snapshot
-from tests.support import golden_path, tamper, write_revision
+from tests.support import golden_path, run_python, tamper, write_revision
 
 
 def append(versions, revision, down_revision):
@@ -116,6 +116,15 @@ class GrowingAnywhere(Growing):
         golden = self.grown()[1]
         self.assertEqual(golden.parent, prefix.fingerprint)
         self.assertFalse(marker.exists())
+
+    def test_dbtestkit_build_says_the_golden_grew_from_the_prefix(self):
+        append(self.versions, NEXT_REVISION, "0004")
+        env = {"DBTESTKIT_CACHE_DIR": str(self.cache_dir), "DBTESTKIT_ALEMBIC_INI": str(self.ini)}
+        result = run_python(["-m", "dbtestkit", "build"], env=env)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn(f"built from golden {self.prefix.fingerprint[:12]} (only the new revisions ran)",
+                      result.stdout)
+        self.assertIn(f"from={self.prefix.fingerprint[:16]}", (self.cache_dir / "builds.log").read_text())
 
     def test_a_merge_of_two_heads_grows_from_the_golden_holding_both(self):
         append(self.versions, ("0005", "branch a", 'op.execute("SELECT 1")', "pass"), "0004")
