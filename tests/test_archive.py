@@ -3,8 +3,11 @@
 import contextlib
 import io
 import os
+import subprocess
+import sys
 
 from dbtestkit.backends.archive_format import MAGIC
+from dbtestkit.backends.processes import this_host
 from dbtestkit.exceptions import DbtestkitError
 from dbtestkit.golden.archive import archive_path
 from tests.backends import for_each_backend
@@ -92,6 +95,27 @@ class GoldenArchives:
         self.assertEqual(path, archive_path(elsewhere, self.first.fingerprint(), self.first.backend))
         self.assertTrue(path.read_bytes().startswith(MAGIC))
         self.assertEqual(path.stat().st_mode & 0o777, 0o600)
+
+
+@for_each_backend("sqlite")
+class ArchiveWrites:
+    """An archive is written whole; what a killed writer left is removed by the next writer"""
+
+    revisions = HISTORY
+
+    def test_the_temporary_file_of_a_killed_writer_is_never_read_and_removed_by_the_next(self):
+        database = self.make_database()
+        archive = self.tmp / "archive"
+        archive.mkdir()
+        name = archive_path(archive, database.fingerprint(), database.backend).name
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True).stdout.strip()
+        half = archive / f".{name}-{this_host()}-{dead}-1-abcdef-x1y2"
+        half.write_bytes(MAGIC + b"half an archive")
+        mine = archive / f".{name}-{this_host()}-{os.getpid()}-99-abcdef-x1y2"
+        mine.write_bytes(b"being written by this process")
+        database.export(archive)
+        self.assertEqual(sorted(os.listdir(archive)), sorted([name, mine.name]))
 
 
 @for_each_backend("sqlite")

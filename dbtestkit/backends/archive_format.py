@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 
-from dbtestkit.backends.processes import unique_suffix
+from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 
 MAGIC = b"dbtestkit-archive 1\n"
 FILE_MODE = 0o600
@@ -43,8 +43,9 @@ def write_archive(path, header, frames):
     for chunk in chunks:
         digest.update(chunk)
     head = dict(header, payload_sha256=digest.hexdigest(), payload_length=sum(map(len, chunks)))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{unique_suffix()}.",
-                                     dir=directory)
+    name = os.path.basename(path)
+    _remove_abandoned(directory, name)
+    fd, temporary = tempfile.mkstemp(prefix=f".{name}-{unique_suffix()}-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
             os.fchmod(out.fileno(), FILE_MODE)
@@ -61,6 +62,16 @@ def write_archive(path, header, frames):
             pass
         raise
     return path
+
+
+def _remove_abandoned(directory, name):
+    # Temporary files of writers killed before their rename: never read, only in the way.
+    for entry in os.listdir(directory):
+        if entry.startswith(f".{name}-") and owner_is_gone(entry):
+            try:
+                os.unlink(os.path.join(directory, entry))
+            except FileNotFoundError:
+                pass
 
 
 def read_archive(path, fingerprint, backend_name):
