@@ -5,7 +5,7 @@ import os
 import sys
 import time
 
-from dbtestkit.config import mask_url
+from dbtestkit.config import mask_url, resolve_settings
 from dbtestkit.database import TestDatabase
 from dbtestkit.exceptions import ConfigurationError, DbtestkitError
 from dbtestkit.golden.journal import read_journal
@@ -145,9 +145,13 @@ def main(argv=None):
     """Run the command line and exit with 0 (ok), 1 (failure) or 2 (usage/configuration)."""
     args = build_parser().parse_args(argv)
     try:
+        alembic_ini, origins = args.alembic_ini, dict(OPTION_ORIGINS)
+        if alembic_ini is None and not resolve_settings().alembic_ini and os.path.isfile("alembic.ini"):
+            # Run next to alembic.ini with no configuration at all: that project is the one meant.
+            alembic_ini = os.path.abspath("alembic.ini")
+            origins["alembic_ini"] = "alembic.ini in the working directory"
         database = TestDatabase(
-            args.url, alembic_ini=args.alembic_ini, cache_dir=args.cache_dir,
-            _keyword_origins=OPTION_ORIGINS,
+            args.url, alembic_ini=alembic_ini, cache_dir=args.cache_dir, _keyword_origins=origins,
         )
         code = COMMANDS[args.command](database, args)
         # A reader that went away shows here, not as a traceback at exit.

@@ -1,4 +1,4 @@
-"""Where dbtestkit's settings come from: keyword > environment > setup.cfg > default."""
+"""Where dbtestkit's settings come from: keyword > environment > setup.cfg or pyproject.toml > default."""
 
 import configparser
 import os
@@ -13,10 +13,11 @@ from dbtestkit.exceptions import ConfigurationError
 
 ENV_PREFIX = "DBTESTKIT_"
 SETUP_CFG_SECTION = "dbtestkit"
+PYPROJECT_TABLE = "tool.dbtestkit"
 DEFAULT_URL = "sqlite://"
-SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name", "archive")
-# Relative paths in setup.cfg are relative to setup.cfg, not to wherever the
-# test runner happened to be started.
+SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name", "sqlite_foreign_keys", "archive")
+# Relative paths in setup.cfg (or pyproject.toml) are relative to that file,
+# not to wherever the test runner happened to be started.
 PATH_SETTINGS = ("alembic_ini", "cache_dir", "archive")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
@@ -31,6 +32,8 @@ class Settings:
     cache_dir: Path
     keep: bool
     name: "str | None"
+    # PRAGMA foreign_keys=ON on every SQLite connection a test gets (SQLite's default is off).
+    sqlite_foreign_keys: bool = True
     # A directory of golden archives (a CI cache): restored from, written to.
     archive: "Path | None" = None
     # Where each setting came from, in words an error message can name:
@@ -43,15 +46,17 @@ class Settings:
 
 
 def resolve_settings(search_from=None, keyword_origins=None, **given):
-    """Merge keyword arguments over environment over setup.cfg over defaults.
+    """Merge keyword arguments over environment over the configuration file over defaults.
 
-    setup.cfg is looked for upwards from ``search_from`` (a test module's
-    folder, say), then from the working directory. ``keyword_origins`` says
-    how keywords were given when not by a caller of TestDatabase (``--url``).
+    The configuration file (setup.cfg ``[dbtestkit]`` or pyproject.toml
+    ``[tool.dbtestkit]``, see ``find_config_file``) is looked for upwards from
+    ``search_from`` (a test module's folder, say), then from the working
+    directory. ``keyword_origins`` says how keywords were given when not by a
+    caller of TestDatabase (``--url``).
     """
-    cfg_path, from_cfg = _setup_cfg_settings(search_from) if search_from else (None, {})
+    cfg_path, from_cfg = _config_file_settings(search_from) if search_from else (None, {})
     if not from_cfg:
-        cfg_path, from_cfg = _setup_cfg_settings()
+        cfg_path, from_cfg = _config_file_settings()
     values, origins = {}, {}
     for key in SETTING_NAMES:
         variable = ENV_PREFIX + key.upper()
@@ -64,13 +69,15 @@ def resolve_settings(search_from=None, keyword_origins=None, **given):
         else:
             values[key] = from_cfg.get(key)
             if values[key] is not None:
-                origins[key] = f"{key} in {cfg_path} [{SETUP_CFG_SECTION}]"
+                origins[key] = f"{key} in {cfg_path} [{_table_of(cfg_path)}]"
     return Settings(
         url=str(values["url"] or DEFAULT_URL),
         alembic_ini=os.fspath(values["alembic_ini"]) if values["alembic_ini"] else None,
         cache_dir=cache_dir_path(values["cache_dir"]),
         keep=parse_bool(values["keep"], "keep", origins.get("keep")),
         name=values["name"],
+        sqlite_foreign_keys=values["sqlite_foreign_keys"] is None or parse_bool(
+            values["sqlite_foreign_keys"], "sqlite_foreign_keys", origins.get("sqlite_foreign_keys")),
         archive=Path(values["archive"]).expanduser().absolute() if values["archive"] else None,
         origins=origins,
     )
@@ -129,15 +136,54 @@ def read_utf8_ini(parser, path, what):
 
 
 def read_setup_cfg(start=None):
-    """Return the ``[dbtestkit]`` settings of the nearest setup.cfg, paths made absolute."""
-    return _setup_cfg_settings(start)[1]
+    """Return the settings of the nearest configuration file (see ``find_config_file``), paths made absolute."""
+    return _config_file_settings(start)[1]
 
 
-def _setup_cfg_settings(start=None):
-    """Return ``(path, settings)`` of the nearest setup.cfg with a ``[dbtestkit]`` section."""
-    path = find_setup_cfg(start)
+def find_config_file(start=None):
+    """Return the nearest setup.cfg with ``[dbtestkit]`` or pyproject.toml with ``[tool.dbtestkit]``.
+
+    Folders are searched upwards from ``start``; the nearest folder holding
+    either wins. One folder holding both is a ConfigurationError: which
+    should win would be a guess, and a stale copy would go unnoticed.
+    """
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        found = [path for path, ours in ((folder / "setup.cfg", _has_section),
+                                         (folder / "pyproject.toml", _has_tool_table))
+                 if path.is_file() and ours(path)]
+        if len(found) == 2:
+            raise ConfigurationError(
+                f"Both {found[0]} [{SETUP_CFG_SECTION}] and {found[1]} [{PYPROJECT_TABLE}] configure "
+                "dbtestkit. Keep one: move the keys into one of them and delete the other section."
+            )
+        if found:
+            return found[0]
+    return None
+
+
+def _table_of(path):
+    return PYPROJECT_TABLE if path.name == "pyproject.toml" else SETUP_CFG_SECTION
+
+
+def _config_file_settings(start=None):
+    """Return ``(path, settings)`` of the nearest configuration file (see ``find_config_file``)."""
+    path = find_config_file(start)
     if path is None:
         return None, {}
+    section = _read_tool_table(path) if path.name == "pyproject.toml" else _read_section(path)
+    unknown = sorted(set(section) - set(SETTING_NAMES))
+    if unknown:
+        raise ConfigurationError(
+            f"{path} [{_table_of(path)}] has unknown keys {unknown}; valid keys are {list(SETTING_NAMES)}."
+        )
+    for key in PATH_SETTINGS:
+        if section.get(key):
+            section[key] = str((path.parent / section[key]).resolve())
+    return path, section
+
+
+def _read_section(path):
     # No interpolation: URLs carry percent-encoded passwords.
     parser = configparser.ConfigParser(interpolation=None)
     try:
@@ -146,16 +192,49 @@ def _setup_cfg_settings(start=None):
         raise ConfigurationError(
             f"Cannot read the [dbtestkit] section of {path}: {error}. Fix the file's syntax."
         ) from error
-    section = dict(parser.items(SETUP_CFG_SECTION))
-    unknown = sorted(set(section) - set(SETTING_NAMES))
-    if unknown:
+    return dict(parser.items(SETUP_CFG_SECTION))
+
+
+def _has_tool_table(path):
+    # Most projects have a pyproject.toml: only one that names us is parsed.
+    if b"dbtestkit" not in path.read_bytes():
+        return False
+    return _parse_toml(path).get("tool", {}).get("dbtestkit") is not None
+
+
+def _parse_toml(path):
+    # tomllib is in the standard library from Python 3.11; tomli is the same parser before.
+    try:
+        import tomllib
+    except ImportError:
+        import tomli as tomllib
+    data = path.read_bytes()
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
         raise ConfigurationError(
-            f"{path} [dbtestkit] has unknown keys {unknown}; valid keys are {list(SETTING_NAMES)}."
-        )
-    for key in PATH_SETTINGS:
-        if section.get(key):
-            section[key] = str((path.parent / section[key]).resolve())
-    return path, section
+            f"{path} is not UTF-8 text: byte 0x{data[error.start]:02x} on line {line} is not "
+            "valid UTF-8, as TOML requires. Save the file as UTF-8."
+        ) from error
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(
+            f"Cannot read {path}, which configures dbtestkit in [{PYPROJECT_TABLE}]: {error}. "
+            "Fix the file's TOML syntax."
+        ) from error
+
+
+def _read_tool_table(path):
+    table = _parse_toml(path)["tool"]["dbtestkit"]
+    if not isinstance(table, dict):
+        raise ConfigurationError(f"{path}: {PYPROJECT_TABLE} must be a table ([{PYPROJECT_TABLE}]).")
+    for key, value in table.items():
+        if not isinstance(value, (str, bool)):
+            raise ConfigurationError(
+                f"{path} [{PYPROJECT_TABLE}] {key} = {value!r}: write it as a string in quotes "
+                "(true and false are fine for yes/no settings)."
+            )
+    return dict(table)
 
 
 def default_cache_dir():

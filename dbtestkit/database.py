@@ -3,7 +3,7 @@
 import sys
 
 from dbtestkit.backends import backend_for
-from dbtestkit.config import find_setup_cfg, private_cache_dir, resolve_settings
+from dbtestkit.config import find_config_file, private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.golden.golden import Golden
 from dbtestkit.golden.seeds import Seed
@@ -29,6 +29,7 @@ class TestDatabase:
         name=None,
         cache_dir=None,
         keep=None,
+        sqlite_foreign_keys=None,
         archive=None,
         _search_from=None,
         _keyword_origins=None,
@@ -43,7 +44,7 @@ class TestDatabase:
         self.settings = resolve_settings(
             _search_from, _keyword_origins,
             url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name,
-            archive=archive,
+            sqlite_foreign_keys=sqlite_foreign_keys, archive=archive,
         )
         if alembic_config is not None:
             self.source = AlembicSource.from_config(alembic_config)
@@ -56,7 +57,8 @@ class TestDatabase:
         else:
             raise ConfigurationError(
                 "TestDatabase has no schema source: pass alembic_ini=, alembic_config= or "
-                "metadata=, or set alembic_ini in setup.cfg [dbtestkit] or DBTESTKIT_ALEMBIC_INI."
+                "metadata=, or set alembic_ini in setup.cfg [dbtestkit], pyproject.toml "
+                "[tool.dbtestkit] or DBTESTKIT_ALEMBIC_INI."
             )
         self.seeds = tuple(Seed(seed) for seed in seeds)
         # For histories that do not start from an empty database.
@@ -68,7 +70,9 @@ class TestDatabase:
         self.cache_dir = private_cache_dir(settings.cache_dir, settings.origins.get("cache_dir"))
         self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
         self.golden = Golden(self.backend, self.source, seeds=self.seeds, before=self.before_migrations,
-                             name=self.name, cache_dir=self.cache_dir, archive=settings.archive)
+                             name=self.name, cache_dir=self.cache_dir,
+                             enforce_foreign_keys=settings.sqlite_foreign_keys,
+                             archive=settings.archive)
         # Module name -> the scopes module_fixtures() made for it, which its classes join.
         self._module_scopes = {}
 
@@ -181,13 +185,13 @@ _default_databases = {}
 
 
 def default_database(near=None):
-    """Return the ``TestDatabase`` made from configuration alone, one per setup.cfg.
+    """Return the ``TestDatabase`` made from configuration alone, one per configuration file.
 
-    setup.cfg is looked for from ``near`` (a test module's folder) upwards,
+    setup.cfg or pyproject.toml is looked for from ``near`` (a test module's folder) upwards,
     then from the working directory.
     """
-    key = find_setup_cfg(near) if near else None
-    key = key or find_setup_cfg()
+    key = find_config_file(near) if near else None
+    key = key or find_config_file()
     if key not in _default_databases:
         _default_databases[key] = TestDatabase(_search_from=near)
     return _default_databases[key]

@@ -6,8 +6,12 @@ other runner. Every scope gets the golden its clones come from
 (``golden.backend``); nothing here knows what made that golden.
 """
 
+import threading
+import weakref
+
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.util import ThreadLocalRegistry
 
 from dbtestkit.exceptions import ConfigurationError, ConnectionLost, IsolationBroken
 
@@ -254,3 +258,73 @@ class ClassScope:
             if self.owns_outer and self.outer is not None:
                 self.outer.close()
             self.outer = None
+
+
+def bind_session_factory(factory, bind, join_savepoint=False):
+    """Point an app's ``sessionmaker`` or ``scoped_session`` at ``bind``; return the function that undoes it.
+
+    Every session the factory makes until then talks to ``bind`` (a test's
+    connection or engine), whatever database its class's ``get_bind`` would
+    choose (Flask-SQLAlchemy's picks its own engine), and with
+    ``join_savepoint`` joins the test's transaction in a savepoint of its own.
+    Undoing it closes every session the factory made meanwhile, which the
+    app may have left open, and a scoped_session forgets them.
+    """
+    scoped = factory if isinstance(factory, scoped_session) else None
+    maker = scoped.session_factory if scoped is not None else factory
+    if not isinstance(maker, sessionmaker):
+        raise ConfigurationError(
+            f"bind_sessionmaker() takes a sessionmaker or a scoped_session, got {factory!r}. "
+            "Pass the application's SessionLocal = sessionmaker(...) (or scoped_session(...)) itself."
+        )
+    saved = maker.kw, maker.class_
+    kw = dict(maker.kw)
+    kw["bind"] = bind
+    if join_savepoint:
+        kw["join_transaction_mode"] = "create_savepoint"
+    made = weakref.WeakSet()
+    maker.kw = kw
+    maker.class_ = _bound_class(maker.class_, made)
+    _forget_sessions(scoped)
+
+    def restore():
+        _forget_sessions(scoped)
+        maker.kw, maker.class_ = saved
+        # A session left open would keep its savepoint on the test's connection.
+        for session in list(made):
+            session.close()
+
+    return restore
+
+
+def _bound_class(base, made):
+    """Return a subclass of the session class ``base`` whose sessions use their own ``bind``, noted in ``made``."""
+    def __init__(session, *args, **kwargs):
+        base.__init__(session, *args, **kwargs)
+        made.add(session)
+
+    def get_bind(session, mapper=None, clause=None, bind=None, **kwargs):
+        bind = bind if bind is not None else session.bind
+        if bind is not None:
+            return bind
+        return base.get_bind(session, mapper, clause, **kwargs)
+
+    namespace = {"__init__": __init__, "get_bind": get_bind, "__module__": base.__module__}
+    return type(base.__name__, (base,), namespace)
+
+
+def _forget_sessions(scoped):
+    if scoped is None:
+        return
+    registry = scoped.registry
+    if isinstance(registry, ThreadLocalRegistry):
+        # A fresh thread-local: other threads' sessions (a web server's worker
+        # threads) are out of reach here; they are closed with the others made.
+        sessions = [registry()] if registry.has() else []
+        registry.registry = threading.local()
+    else:
+        # Every scope's session, not only the current one: a Flask app context
+        # or a request's scope may be gone by now, and its session with it.
+        sessions, registry.registry = list(registry.registry.values()), {}
+    for session in sessions:
+        session.close()

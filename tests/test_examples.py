@@ -1,13 +1,15 @@
-"""The example project's suite passes under unittest, nose2 and pytest."""
+"""The example projects' suites pass: bookshop under unittest, nose2 and pytest, recipes on every backend."""
 
 import importlib.util
 import re
 import tempfile
 import unittest
 
+from tests import support
 from tests.support import EXAMPLES, run_python, skip_or_fail
 
 BOOKSHOP = EXAMPLES / "bookshop"
+RECIPES = EXAMPLES / "recipes"
 
 
 class BookshopExampleTests(unittest.TestCase):
@@ -47,6 +49,32 @@ class BookshopExampleTests(unittest.TestCase):
         self.assertIsNotNone(match, run.stdout)
         self.assertEqual(int(match.group(1)), 30)
         self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
+
+
+class RecipesExampleTests(unittest.TestCase):
+    """The recipes (the app's own sessionmaker, FastAPI, Flask-SQLAlchemy, factory_boy) on each backend."""
+
+    def run_recipes(self, url=None):
+        for module in ("fastapi", "httpx", "flask_sqlalchemy", "factory"):
+            if importlib.util.find_spec(module) is None:
+                skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        # An empty DBTESTKIT_URL counts as unset: SQLite, whatever the outer run says.
+        env = {"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": url or ""}
+        run = run_python(["-m", "unittest", "-v"], cwd=RECIPES, env=env, timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertRegex(run.stderr, r"\nOK\s*$")
+        self.assertEqual(int(re.search(r"^Ran (\d+) tests?", run.stderr, re.MULTILINE).group(1)), 22)
+
+    def test_sqlite(self):
+        self.run_recipes()
+
+    def test_postgresql(self):
+        self.run_recipes(support.server_url(self, "postgresql"))
+
+    def test_mysql(self):
+        self.run_recipes(support.server_url(self, "mysql"))
 
 
 if __name__ == "__main__":

@@ -203,6 +203,9 @@ class BackendBase(abc.ABC):
             self.delete_kept(entry)
         return candidates[keep_newest:]
 
+    def enforce_foreign_keys(self, clone):
+        """Make every connection to ``clone`` check foreign keys (the servers always do)."""
+
     def create_clone_engine(self, clone):
         """Create the engine of a clone, as the application would on its URL."""
         return create_engine(clone.url)

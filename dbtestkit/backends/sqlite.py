@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import event
 
 from dbtestkit.backends.archive_format import frame
+from dbtestkit.backends.sqlite_foreign_keys import enforce_for, stop_enforcing_for
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.clone import Clone
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
@@ -293,8 +294,13 @@ class Backend(BackendBase):
         """Tell whether the error is SQLITE_BUSY, "database is locked"."""
         return "database is locked" in str(dbapi_error)
 
+    def enforce_foreign_keys(self, clone):
+        """Switch foreign keys on for every connection to ``clone``: SQLite leaves them off."""
+        enforce_for(clone)
+
     def drop_clone(self, clone):
         """Delete a clone's storage."""
+        stop_enforcing_for(clone)
         if clone.location is not None:
             unlink_database(clone.location)
         elif clone.keeper is not None:
@@ -302,6 +308,7 @@ class Backend(BackendBase):
 
     def keep_clone(self, clone, label):
         """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
+        stop_enforcing_for(clone)
         kept = private_directory(self.kept_directory)
         stem = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:100]}-{unique_suffix()}"
         path = kept / f"{stem}.sqlite"

@@ -25,9 +25,12 @@ class Golden:
     ``before`` steps run on the empty database ahead of it (``golden.seeds.Seed``
     each). ``name`` labels its goldens, so projects sharing a cache or a
     server prune only their own; ``cache_dir`` holds the build journal.
+    With ``enforce_foreign_keys``, its clones check foreign keys on every
+    connection (SQLite does not by default), unless ``clone()`` says otherwise.
     """
 
-    def __init__(self, backend, source, *, seeds=(), before=(), name, cache_dir, archive=None):
+    def __init__(self, backend, source, *, seeds=(), before=(), name, cache_dir,
+                 enforce_foreign_keys=False, archive=None):
         self.backend = backend
         # A directory of golden archives (CI caches): restored from, written to.
         self.archive = archive
@@ -36,6 +39,7 @@ class Golden:
         self.before = tuple(before)
         self.name = name
         self.cache_dir = cache_dir
+        self.enforce_foreign_keys = enforce_foreign_keys
         # The published golden this object last ensured: checked once, not per clone.
         self._published = None
         self._pools = {}
@@ -82,12 +86,14 @@ class Golden:
         RUN.golden_ready(self._published, self.name)
         return self._published
 
-    def clone(self, kind=None):
+    def clone(self, kind=None, enforce_foreign_keys=None):
         """Return a new copy of the golden; ``kind="shared"`` when another process must open it.
 
         The default (``"in_process"``) is the fastest clone this process can
         use: in memory on SQLite, a database on the servers, whose every
-        clone is shared anyway.
+        clone is shared anyway. ``enforce_foreign_keys`` (default: the
+        golden's) is False for clones that Alembic migrates, whose batch
+        migrations need SQLite's foreign keys off.
         """
         storage = self.backend.clone_storage(kind)
         # The golden is checked once, not per clone: hashing the history
@@ -96,6 +102,8 @@ class Golden:
         started = time.perf_counter()
         clone = self._clone_from(published, storage)
         clone.project = self.name
+        if self.enforce_foreign_keys if enforce_foreign_keys is None else enforce_foreign_keys:
+            self.backend.enforce_foreign_keys(clone)
         RUN.clone_made(time.perf_counter() - started)
         return clone
 

@@ -43,7 +43,8 @@ def database_of(test_class):
         except ConfigurationError as error:
             raise ConfigurationError(
                 f"{test_class.__qualname__} has no `database` attribute, so dbtestkit made one "
-                f"from setup.cfg [dbtestkit] and DBTESTKIT_* settings, which failed: {error}"
+                f"from setup.cfg [dbtestkit] (or pyproject.toml [tool.dbtestkit]) and DBTESTKIT_* "
+                f"settings, which failed: {error}"
             ) from error
     if not isinstance(database, TestDatabase):
         raise ConfigurationError(

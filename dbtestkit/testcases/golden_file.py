@@ -5,15 +5,17 @@ import unittest
 from sqlalchemy.orm import Session
 
 from dbtestkit.report import report
+from dbtestkit.testcases.app_sessions import AppSessions
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
 
-class GoldenFileTestCase(unittest.TestCase):
+class GoldenFileTestCase(AppSessions, unittest.TestCase):
     """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
 
     Per test: ``self.url``, ``self.engine``, ``self.session``. Set
     ``clone_kind = "shared"`` when another process must open ``self.url``.
     With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
+    ``self.bind_sessionmaker(SessionLocal)`` points the app's own sessions at the clone.
     """
 
     database = None
@@ -35,6 +37,9 @@ class GoldenFileTestCase(unittest.TestCase):
 
     def _make_session(self):
         return Session(bind=self.engine)
+
+    def _dbtestkit_app_bind(self):
+        return self.engine, False
 
     def run(self, result=None):
         # Whether a test failed is only known for sure once run() has reported

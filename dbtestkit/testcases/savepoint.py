@@ -3,15 +3,17 @@
 import unittest
 
 from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.testcases.app_sessions import AppSessions
 from dbtestkit.testcases.attributes import SetInSetUp, database_of
 
 
-class DatabaseTestCase(unittest.TestCase):
+class DatabaseTestCase(AppSessions, unittest.TestCase):
     """Each test runs in a SAVEPOINT inside one module- or class-wide transaction.
 
     Per test: ``self.session`` (may commit and roll back freely),
     ``self.connection`` and ``self.engine``. If you override ``setUp`` or
     ``setUpClass``, call ``super()`` first; teardown needs no ``super()``.
+    ``self.bind_sessionmaker(SessionLocal)`` joins the app's own sessions to the test.
     """
 
     database = None
@@ -64,3 +66,6 @@ class DatabaseTestCase(unittest.TestCase):
         self.connection = scope.outer.connection
         self.engine = scope.outer.clone.engine
         self.session = test.session
+
+    def _dbtestkit_app_bind(self):
+        return self.connection, True

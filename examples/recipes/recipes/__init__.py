@@ -1,0 +1,1 @@
+"""A small application whose web layers and factories make their own sessions."""
