@@ -153,6 +153,14 @@ class BackendBase(abc.ABC):
     def delete_golden(self, location):
         """Delete the golden a ``GoldenListing`` names (used by prune), under its build lock."""
 
+    def golden_names(self):
+        """Return the names (``golden_name``) of every golden database there is, for a quick lookup; None if unknown.
+
+        Only a hint for looking up many fingerprints at once: ``read_record``
+        still decides whether a golden is there and trusted.
+        """
+        return None
+
     # -- archives (hooks) -----------------------------------------------------
 
     def export_frames(self, fingerprint):

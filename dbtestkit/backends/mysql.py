@@ -166,6 +166,11 @@ class Backend(ServerBackend):
                                     epoch_of(entry.record.get("built_at", "")),
                                     entry.record.get("label", ""))
 
+    def golden_names(self):
+        """Return the names of this account's goldens in the catalog (one query)."""
+        with self.admin.connect() as connection:
+            return {entry.name for entry in self.catalog.entries(connection, ("golden",))}
+
     # -- archives -------------------------------------------------------------
 
     def export_frames(self, fingerprint):

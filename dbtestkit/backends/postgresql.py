@@ -4,11 +4,9 @@ import contextlib
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.pool import NullPool
 
-from dbtestkit.backends.postgresql_archive import Unsupported, dump_frames, load_frames, schema_digest
+from dbtestkit.backends.postgresql_archive import Unsupported, dump_database, restore_database
 
 from dbtestkit.backends.postgresql_catalog import (
     Ours, database_row, databases_of_ours, foreign_reason, lock_key,
@@ -201,31 +199,28 @@ class Backend(ServerBackend):
                 yield GoldenListing(ours.fingerprint, ours.name, int(size),
                                     epoch_of(record.get("built_at", "")), record.get("label", ""))
 
+    def golden_names(self):
+        """Return the names of the golden databases on the server (one query)."""
+        with self.admin.connect() as connection:
+            return set(connection.exec_driver_sql(
+                "SELECT datname FROM pg_database WHERE datname LIKE %(p)s", {"p": f"{PREFIX}\\_golden\\_%"}
+            ).scalars())
+
     # -- archives -------------------------------------------------------------
 
     def export_frames(self, fingerprint):
         """Dump a clone of the golden (templates refuse connections): catalog DDL and COPY data."""
         clone = self.clone(fingerprint, "database")
-        engine = create_engine(clone.url, poolclass=NullPool)
         try:
-            with engine.connect() as connection:
-                return dump_frames(connection), schema_digest(connection)
+            return dump_database(clone.url)
         except Unsupported as error:
             raise DbtestkitError(f"Golden {fingerprint[:12]} cannot be archived: {error}.") from error
         finally:
-            engine.dispose()
             clone.drop()
 
     def restore_frames(self, build, frames):
         """Run the archive's statements and COPY data in the new build, in one transaction."""
-        engine = create_engine(build.url, poolclass=NullPool)
-        try:
-            with engine.begin() as connection:
-                load_frames(connection, frames)
-            with engine.connect() as connection:
-                return schema_digest(connection)
-        finally:
-            engine.dispose()
+        return restore_database(build.url, frames)
 
     # -- clones -------------------------------------------------------------
 

@@ -9,6 +9,9 @@ of the sequences and row counts must equal the one taken at export.
 
 import hashlib
 
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
 from dbtestkit.backends.archive_format import frame
 
 NS = "current_schema()::regnamespace"
@@ -90,6 +93,28 @@ COMMENTS = (
 
 class Unsupported(Exception):
     """The golden holds something this dumper cannot carry exactly."""
+
+
+def dump_database(url):
+    """Return ``(frames, digest)`` of the database at ``url``."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return dump_frames(connection), schema_digest(connection)
+    finally:
+        engine.dispose()
+
+
+def restore_database(url, frames):
+    """Load ``frames`` into the new, empty database at ``url`` in one transaction; return its digest."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            load_frames(connection, frames)
+        with engine.connect() as connection:
+            return schema_digest(connection)
+    finally:
+        engine.dispose()
 
 
 def dump_frames(connection):

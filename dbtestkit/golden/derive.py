@@ -27,8 +27,12 @@ def start_from_parent(backend, fingerprint, parents):
     exactly its heads. Returns ``(build, prefix)``, or None when no parent
     is there or cloning it failed (then build from empty).
     """
+    # One query instead of one per candidate when the history has no golden yet.
+    names = backend.golden_names()
     for prefix in parents:
         parent, heads = prefix.fingerprint, prefix.heads
+        if names is not None and backend.golden_name(parent) not in names:
+            continue
         record = backend.read_record(parent)
         if record is None or record.foreign:
             continue
