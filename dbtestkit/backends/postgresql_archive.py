@@ -13,6 +13,8 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.archive_format import frame
+from dbtestkit.backends.server import PREFIX
+from dbtestkit.exceptions import DbtestkitError
 
 NS = "current_schema()::regnamespace"
 # (why, query returning a row per offending object): what this dumper does not carry.
@@ -89,6 +91,31 @@ COMMENTS = (
     "LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = d.objsubid "
     f"WHERE c.relnamespace = {NS} ORDER BY c.oid, d.objsubid"
 )
+
+
+class DumpedGoldens:
+    """The PostgreSQL backend's archive hooks (``BackendBase.export_frames``, ``restore_frames``, ``golden_names``)."""
+
+    def golden_names(self):
+        """Return the names of the golden databases on the server (one query)."""
+        with self.admin.connect() as connection:
+            return set(connection.exec_driver_sql(
+                "SELECT datname FROM pg_database WHERE datname LIKE %(p)s", {"p": f"{PREFIX}\\_golden\\_%"}
+            ).scalars())
+
+    def export_frames(self, fingerprint):
+        """Dump a clone of the golden (templates refuse connections): catalog DDL and COPY data."""
+        clone = self.clone(fingerprint, "database")
+        try:
+            return dump_database(clone.url)
+        except Unsupported as error:
+            raise DbtestkitError(f"Golden {fingerprint[:12]} cannot be archived: {error}.") from error
+        finally:
+            clone.drop()
+
+    def restore_frames(self, build, frames):
+        """Run the archive's statements and COPY data in the new build, in one transaction."""
+        return restore_database(build.url, frames)
 
 
 class Unsupported(Exception):

@@ -10,15 +10,15 @@ from pathlib import Path
 
 from sqlalchemy import event
 
-from dbtestkit.backends.archive_format import frame
+from dbtestkit.backends.sqlite_archive import FileArchives
 from dbtestkit.backends.sqlite_foreign_keys import enforce_for, stop_enforcing_for
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.clone import Clone
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
-    FILE_MODE, Sidecar, Unsafe, check_private, owned, publish_golden, read_sidecar, signature,
-    split_statements, unlink, unlink_database, vouch,
+    FILE_MODE, Sidecar, Unsafe, backup, backup_into_file, check_private, owned, publish_golden,
+    read_sidecar, signature, split_statements, unlink, unlink_database, vouch,
 )
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
@@ -26,7 +26,7 @@ from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
 OUTER_BUSY_TIMEOUT_MS = 100
 
 
-class Backend(BackendBase):
+class Backend(FileArchives, BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
@@ -149,18 +149,17 @@ class Backend(BackendBase):
             raise GoldenMismatch(f"Golden {fingerprint[:12]} ({path}) cannot be cloned: {problem}.")
 
     def start_build(self, fingerprint, parent=None):
-        """Create the temporary file a golden is built in (a copy of golden ``parent``'s file, if given)."""
+        """Create the temporary file a golden is built in (a copy of the golden ``parent``, if given)."""
         name = f"build-{fingerprint[:16]}-{unique_suffix()}"
         path = self.directory / f"{name}.sqlite"
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
         if parent is not None:
             try:
                 self._check_golden_unchanged(parent, self.golden_path(parent))
-                # Over the private file just made: the copy keeps its mode.
-                shutil.copyfile(self.golden_path(parent), path)
-            except (OSError, GoldenMismatch) as error:
+                backup_into_file(lambda target: backup(self.golden_path(parent), target), path)
+            except BaseException:
                 unlink_database(path)
-                raise GoldenMismatch(f"Cannot copy golden {parent[:12]}: {error}") from error
+                raise
         return BuildTarget(url=f"sqlite:///{path}", name=name, location=path)
 
     def publish(self, build, fingerprint):
@@ -225,18 +224,6 @@ class Backend(BackendBase):
         except (Unsafe, OSError):
             return {}
 
-    # -- archives -------------------------------------------------------------
-
-    def export_frames(self, fingerprint):
-        """Return the golden's file as the one archive frame; its bytes are the digest's concern."""
-        self._check_golden_unchanged(fingerprint, self.golden_path(fingerprint))
-        return [frame("file", self.golden_path(fingerprint).read_bytes())], ""
-
-    def restore_frames(self, build, frames):
-        """Write the archived file over the build's empty file (its mode stays 0600)."""
-        build.location.write_bytes(b"".join(data for tag, data in frames if tag == "file"))
-        return ""
-
     # -- clones -------------------------------------------------------------
 
     def _survives_crash(self, storage):
@@ -252,34 +239,46 @@ class Backend(BackendBase):
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
+        return self._new_clone(name, storage, fingerprint, lambda target: backup(golden, target),
+                               lambda path: shutil.copyfile(golden, path))
+
+    def _copy_clone(self, source, name, storage):
+        """Back the clone ``source`` (in memory or a file) up into memory or a new file."""
+        if source.keeper is not None:
+            fill = source.keeper.backup
+        else:
+            def fill(target):
+                backup(source.location, target)
+        return self._new_clone(name, storage, source.fingerprint, fill)
+
+    def _new_clone(self, name, storage, fingerprint, fill, copy_file=None):
+        # fill(target) backs the source up into an open sqlite3 connection; copy_file(path) is faster.
         if storage == "memory":
             uri = f"file:/dbtestkit-{name}?vfs=memdb"
             keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            _backup(golden, keeper)
+            fill(keeper)
             return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
         if not self._clone_directory_checked:
             private_directory(self.clone_directory)
             self._clone_directory_checked = True
         path = self.clone_directory / f"{name}.sqlite"
-        shutil.copyfile(golden, path)
-        os.chmod(path, FILE_MODE)
+        if copy_file is not None:
+            copy_file(path)
+            os.chmod(path, FILE_MODE)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+            backup_into_file(fill, path)
         return Clone(self, f"sqlite:///{path}", name, location=path, fingerprint=fingerprint)
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
-        # pysqlite defers BEGIN until the first DML, which breaks savepoints
-        # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
-        # with it, every read holds a lock until commit, which clone-per-test
-        # suites that open several connections would trip over.
-        @event.listens_for(engine, "connect")
-        def _take_over_transactions(dbapi_connection, connection_record):
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _emit_begin(connection):
-            connection.exec_driver_sql("BEGIN")
-
+        _emit_begin(engine)
         super().prepare_outer_engine(engine)
+
+    def prepare_own_engine(self, engine):
+        """Make SAVEPOINT work on ``engine``, and its connections wait only briefly (see ``limit_lock_wait``)."""
+        _emit_begin(engine)
+        event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
 
     def limit_lock_wait(self, dbapi_connection):
         """Wait only briefly when the database is locked.
@@ -288,7 +287,8 @@ class Backend(BackendBase):
         so the test's own connection keeps this short wait too: waiting 5 s
         (the driver's default) would only delay the same "database is locked".
         """
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
+        # Through a cursor (freed at once): aiosqlite's adapted connection has no execute().
+        dbapi_connection.cursor().execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is SQLITE_BUSY, "database is locked"."""
@@ -321,11 +321,9 @@ class Backend(BackendBase):
         else:
             # Created here, exclusively and private, before the backup fills it.
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-            target = sqlite3.connect(path)
             try:
-                clone.keeper.backup(target)
+                backup_into_file(clone.keeper.backup, path)
             finally:
-                target.close()
                 clone.keeper.close()
         # Written after the file: a kill in between leaves a kept file with an unknown test id.
         sidecar = Sidecar(kept / f"{stem}.json.partial")
@@ -389,10 +387,14 @@ class Backend(BackendBase):
         return [p.name for p in reaped]
 
 
-def _backup(golden, target):
-    source = sqlite3.connect(f"file:{golden}?mode=ro", uri=True)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
+def _emit_begin(engine):
+    # pysqlite and aiosqlite defer BEGIN until the first DML, which breaks savepoints
+    # (SQLAlchemy's documented fix). Only in savepoint mode: with it every read holds
+    # a lock until commit, which clone-per-test suites with several connections trip over.
+    @event.listens_for(engine, "connect")
+    def _take_over_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
 
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")

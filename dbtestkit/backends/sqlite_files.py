@@ -235,8 +235,26 @@ def unlink_database(path):
         unlink(f"{path}{suffix}")
 
 
+def backup_into_file(fill, path):
+    """Open the SQLite file ``path``, let ``fill(connection)`` back a database up into it, close it."""
+    target = sqlite3.connect(path)
+    try:
+        fill(target)
+    finally:
+        target.close()
+
+
+def backup(golden, target):
+    """Back the SQLite file ``golden`` up, read-only, into the open sqlite3 connection ``target``."""
+    source = sqlite3.connect(f"file:{golden}?mode=ro", uri=True)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+
+
 def split_statements(sql):
-    """Yield the statements of a SQL script (a seed file), each complete as SQLite sees it."""
+    """Yield the statements of a multi-statement SQLite script."""
     # sqlite3.complete_statement knows where a statement really ends (not
     # inside strings or triggers), unlike a naive split on ";".
     statement = ""

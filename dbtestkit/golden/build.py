@@ -9,8 +9,9 @@ from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.records import GoldenRecord
 from dbtestkit.golden.archive import export_quietly, restore_golden, restore_prefix
-from dbtestkit.golden.derive import start_from_parent
+from dbtestkit.golden.derive import Prefix, start_from, start_from_parent
 from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
+from dbtestkit.golden.sources import BuildResult
 from dbtestkit.process_state import preserved
 from dbtestkit.report import report, verbose
 from dbtestkit.version import __version__
@@ -47,6 +48,64 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
     With ``archive`` (a directory), a golden archived there is restored
     instead of built, and a golden built here is archived there.
     """
+    def start(fingerprint):
+        nonlocal parents
+        if archive:
+            parents = list(parents)
+            restore_prefix(backend, parents, archive, label)
+        return start_from_parent(backend, fingerprint, parents) or (backend.start_build(fingerprint), None)
+
+    def build(target, prefix, reporter):
+        # The parent's before steps already ran, on its empty database.
+        steps = ((), seeds) if prefix else (before, seeds)
+        _build(backend, target, source, steps, (fingerprint, prefix), reporter, label)
+
+    return _ensure(backend, fingerprint, label, progress, start, build, archive)
+
+
+def ensure_golden_from(backend, parent, fingerprint, label, steps, progress=None):
+    """Return the golden for ``fingerprint``, building it from a copy of the golden ``parent`` if need be.
+
+    ``parent`` is a ``PublishedGolden``; nothing of its history runs again.
+    ``steps(connection, reporter, result)`` runs on the copy (the reporter
+    takes ``revision_applied`` calls; ``result`` is the ``BuildResult`` the
+    parent is at) and returns the ``BuildResult`` the new golden is at: the
+    parent's, or further. The copy is then recorded and published as every
+    golden is, under ``fingerprint``'s build lock.
+    """
+    at = []
+
+    def start(fingerprint):
+        build, record = start_from(backend, fingerprint, parent.fingerprint)
+        at.append(BuildResult(record.heads, record.version_table))
+        return build, Prefix(parent.fingerprint, record.heads)
+
+    def build(target, prefix, reporter):
+        engine = create_engine(target.url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                result = steps(connection, reporter, at[-1])
+                if connection.in_transaction():
+                    connection.commit()
+                _record(backend, connection, target, (fingerprint, prefix), result, label)
+        finally:
+            engine.dispose()
+
+    return _ensure(backend, fingerprint, label, progress, start, build)
+
+
+def run_seeds(connection, backend, seeds):
+    """Run ``seeds`` (``Seed`` each) through ``connection`` in one transaction, as a build does."""
+    with connection.begin():
+        for seed in seeds:
+            _run_step(seed, connection, backend, "Seed")
+
+
+def _ensure(backend, fingerprint, label, progress, start, build, archive=None):
+    # The frame every golden is made in: reuse a trusted one, else restore it
+    # from the archive or build it under the lock, into a temporary name
+    # (``start`` returns it and the ``Prefix`` it was copied from, or None),
+    # and publish it (or abandon it).
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
         return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
@@ -63,25 +122,19 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
             _publish(backend, restored, fingerprint)
             return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True,
                                    time.perf_counter() - started, restored=True)
-        if archive:
-            parents = list(parents)
-            restore_prefix(backend, parents, archive, label)
-        grown = start_from_parent(backend, fingerprint, parents)
-        build, prefix = grown or (backend.start_build(fingerprint), None)
+        target, prefix = start(fingerprint)
         parent = prefix and prefix.fingerprint
-        progress = BuildProgress(fingerprint, label, always=progress, parent=parent)
+        reporter = BuildProgress(fingerprint, label, always=progress, parent=parent)
         try:
             # env.py, migrations and seeds run in this process: a cold run must
             # leave it as a warm one (which runs none of them) would.
             with preserved():
-                # The parent's before steps already ran, on its empty database.
-                steps = ((), seeds) if parent else (before, seeds)
-                _build(backend, build, source, steps, (fingerprint, prefix), progress, label)
+                build(target, prefix, reporter)
         except BaseException:
-            backend.abandon(build)
+            backend.abandon(target)
             raise
-        _publish(backend, build, fingerprint)
-        progress.finish()
+        _publish(backend, target, fingerprint)
+        reporter.finish()
     seconds = time.perf_counter() - started
     if archive:
         export_quietly(backend, fingerprint, archive)
@@ -125,6 +178,7 @@ def _build(backend, build, source, steps, lineage, progress, label):
                     _run_step(step, connection, backend, "before_migrations step")
         with engine.connect() as connection:
             result = source.build(connection, build.url, progress.revision_applied,
+                                  lambda: backend.async_url(build.url),
                                   applied=prefix.revisions if prefix else ())
             if connection.in_transaction():
                 connection.commit()
@@ -132,23 +186,26 @@ def _build(backend, build, source, steps, lineage, progress, label):
             source.verify(connection, result)
             if connection.in_transaction():
                 connection.rollback()
-            with connection.begin():
-                for seed in seeds:
-                    _run_step(seed, connection, backend, "Seed")
-            record = GoldenRecord(
-                fingerprint=fingerprint,
-                heads=result.heads,
-                version_table=result.version_table,
-                dbtestkit_version=__version__,
-                built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                label=label,
-                parent=prefix.fingerprint if prefix else "",
-            )
-            build.record = record
-            with connection.begin():
-                backend.write_record(connection, record)
+            run_seeds(connection, backend, seeds)
+            _record(backend, connection, build, lineage, result, label)
     finally:
         engine.dispose()
+
+
+def _record(backend, connection, build, lineage, result, label):
+    fingerprint, prefix = lineage
+    record = GoldenRecord(
+        fingerprint=fingerprint,
+        heads=result.heads,
+        version_table=result.version_table,
+        dbtestkit_version=__version__,
+        built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        label=label,
+        parent=prefix.fingerprint if prefix else "",
+    )
+    build.record = record
+    with connection.begin():
+        backend.write_record(connection, record)
 
 
 def _run_step(step, connection, backend, kind):

@@ -1,12 +1,14 @@
-"""Start a golden's build from a clone of another, trusted golden (its *parent*), not from empty.
+"""Start a golden's build from a copy of another, trusted golden (its *parent*), not from empty.
 
-An incremental golden's parent is the golden of an earlier state of the
-same history; the build then runs only the revisions the parent lacks.
+The one way a golden is built on another: a derived golden's parent is
+the golden it adds seeds to (``ensure_golden_from``); an incremental
+golden's parent is the golden of an earlier state of the same history,
+and the build then runs only the revisions the parent lacks.
 """
 
 from typing import NamedTuple
 
-from dbtestkit.exceptions import DbtestkitError
+from dbtestkit.exceptions import GoldenMismatch
 from dbtestkit.report import report
 
 
@@ -19,30 +21,48 @@ class Prefix(NamedTuple):
     revisions: tuple = ()
 
 
-def start_from_parent(backend, fingerprint, parents):
-    """Start the build of ``fingerprint`` as a clone of the first trusted golden among ``parents``.
+class Untrusted(GoldenMismatch):
+    """The golden to build on is gone, changed or not this project's: it is never copied."""
 
-    ``parents`` yields a ``Prefix`` each, best first; a parent is used only
-    if its record vouches for it (as for any golden reused) and it holds
-    exactly its heads. Returns ``(build, prefix)``, or None when no parent
-    is there or cloning it failed (then build from empty).
+
+def start_from(backend, fingerprint, parent, heads=None):
+    """Start the build of ``fingerprint`` as a copy of the golden ``parent``; return ``(build, record)``.
+
+    The parent is copied only if its record vouches for it (as for any
+    golden reused) and, given ``heads``, it holds exactly those; else
+    ``Untrusted``. ``record`` is the parent's ``GoldenRecord``.
+    """
+    record = backend.read_record(parent)
+    problem = "it is gone" if record is None else record.mismatch(parent)
+    if problem is None and record.foreign:
+        problem = "it is not this project's"
+    if problem is None and heads is not None and tuple(sorted(record.heads)) != tuple(sorted(heads)):
+        problem = f"it holds heads {record.heads}, not {tuple(heads)}"
+    if problem:
+        raise Untrusted(f"Golden {parent[:12]} cannot be built on: {problem}. Run again.")
+    return backend.start_build(fingerprint, parent=parent), record
+
+
+def start_from_parent(backend, fingerprint, parents):
+    """Start the build of ``fingerprint`` from the first trusted golden among ``parents`` (``start_from``).
+
+    ``parents`` yields a ``Prefix`` each, best first. Returns
+    ``(build, prefix)``, or None when no parent is there or copying it
+    failed (then build from empty).
     """
     # One query instead of one per candidate when the history has no golden yet.
     names = backend.golden_names()
     for prefix in parents:
-        parent, heads = prefix.fingerprint, prefix.heads
-        if names is not None and backend.golden_name(parent) not in names:
+        if names is not None and backend.golden_name(prefix.fingerprint) not in names:
             continue
-        record = backend.read_record(parent)
-        if record is None or record.foreign:
-            continue
-        if record.mismatch(parent) is not None or tuple(sorted(record.heads)) != tuple(sorted(heads)):
-            continue  # never cloned: an untrusted golden is rebuilt, not grown from
         try:
-            return backend.start_build(fingerprint, parent=parent), prefix
-        except DbtestkitError as error:
-            # Pruned or changed since it was checked: the build from empty is always right.
-            report(f"cannot grow golden {fingerprint[:12]} from {parent[:12]} ({error}); "
+            return start_from(backend, fingerprint, prefix.fingerprint, prefix.heads)[0], prefix
+        except Untrusted:
+            continue  # an untrusted golden is rebuilt, not grown from
+        except Exception as error:
+            # Pruned or changed since it was checked, or the copy failed: the
+            # build from empty is always right.
+            report(f"cannot grow golden {fingerprint[:12]} from {prefix.fingerprint[:12]} ({error}); "
                    "building it from empty")
             return None
     return None

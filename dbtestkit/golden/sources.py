@@ -70,13 +70,17 @@ class AlembicSource:
                                  if path not in revision_files or path in paths])
             yield parts, heads, kept
 
-    def build(self, connection, url, on_revision, applied=()):
+    def build(self, connection, url, on_revision, async_url=None, applied=()):
         """Migrate ``connection`` to head; return the heads it should now be at.
 
+        ``async_url()`` returns the same database's URL with an async driver,
+        which an env.py that builds an async engine is given as sqlalchemy.url.
         ``applied`` are the graph nodes (``migrations.graph.Node``) of the
         revisions the database already has: Alembic sees them without
         loading their files.
         """
+        if self.project.async_env and async_url is not None:
+            url = async_url()
         return BuildResult(*driver.upgrade_to_head(self.project, url, connection, on_revision,
                                                    applied=applied))
 
@@ -120,7 +124,7 @@ class MetadataSource:
         """Yield nothing: a ``MetaData`` has no history to grow along."""
         return iter(())
 
-    def build(self, connection, url, on_revision, applied=()):
+    def build(self, connection, url, on_revision, async_url=None, applied=()):
         """Create every table of the metadata through ``connection``; there are no heads."""
         with connection.begin():
             self.metadata.create_all(connection)

@@ -109,17 +109,19 @@ class MigrationRunner:
         """Run env.py once on ``clone`` and apply the steps ``plan(migrator)`` yields."""
         history = self.history
         migrators = []
+        # An env.py that builds an async engine is given the clone through an async driver.
+        url = clone.backend.async_url(clone.url) if self.project.async_env else clone.url
         with clone.engine.connect() as connection:
 
             def migration_fn(heads, context):
-                migrator = Migrator(history, context, connection, clone.url, self.options, clone.backend)
+                migrator = Migrator(history, context, connection, url, self.options, clone.backend)
                 migrators.append(migrator)
                 return plan(migrator)
 
             try:
                 # env.py runs in this process: leave it as it was (logging, sys.path, ...).
                 with preserved():
-                    driver.walk(self.project, history.script, clone.url, connection, migration_fn,
+                    driver.walk(self.project, history.script, url, connection, migration_fn,
                                 history.sys_path)
             except KeyboardInterrupt:
                 raise
