@@ -182,7 +182,9 @@ def kill_and_recover(slot, scenario, index, label):
     killed = Path(job["last"]).read_text() if Path(job["last"]).exists() else None
     if code != -9 or killed is None:
         return f"the child was not killed there (exit {code}): {_tail(job['log'])}"
-    if normalise(killed) != normalise(label):
+    # Labels are cut at a fixed length: a number of another width cuts them elsewhere.
+    killed_as, label_as = normalise(killed), normalise(label)
+    if killed_as[:len(label_as)] != label_as[:len(killed_as)]:
         return f"the child's point {index} was {killed!r}: the scenario is not deterministic"
     return slot.recover(scenario)
 
