@@ -98,7 +98,7 @@ class ExampleSuiteTests(unittest.TestCase):
             run = run_python(["-m", "unittest", "-v"], cwd=EXAMPLES / "bookshop", timeout=300, env={
                 "DBTESTKIT_CACHE_DIR": cache, "DBTESTKIT_URL": "postgresql+embedded://", "DBTESTKIT_VERBOSE": "1"})
         self.assertEqual(run.returncode, 0, run.stderr)
-        self.assertRegex(run.stderr, r"\nRan 30 tests in [\d.]+s\n\nOK\n")
+        self.assertRegex(run.stderr, r"\nRan [1-9][0-9]+ tests in [\d.]+s\n\nOK\n")
         self.assertRegex(run.stderr, r"dbtestkit: (started|using) the embedded PostgreSQL 18\.\d+ cluster in ")
 
 
@@ -122,8 +122,8 @@ class SharingTests(EmbeddedCase):
 
     def test_the_cluster_is_tuned_for_tests_and_reachable_only_through_a_private_socket(self):
         self.golden()
-        for setting in embedded_cluster.TUNING:
-            self.assertEqual(self.scalar(f"SHOW {setting}"), "off", setting)
+        for setting, value in embedded_cluster.TUNING.items():
+            self.assertEqual(self.scalar(f"SHOW {setting}"), value, setting)
         self.assertEqual(self.scalar("SHOW listen_addresses"), "")
         self.assertEqual(self.scalar("SELECT current_setting('server_version_num')::int / 10000"), 18)
         self.assertEqual(stat.S_IMODE(self.cluster.socket_dir.stat().st_mode), 0o700)

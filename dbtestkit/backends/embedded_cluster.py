@@ -34,7 +34,10 @@ TMPFS = Path("/dev/shm")
 # Below this much free space on the tmpfs the cluster goes to disk instead.
 TMPFS_ROOM = 512 * 1024 * 1024
 # Durability a test cluster does not need, and clones pay for.
-TUNING = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+TUNING = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off",
+          # Dynamic shared memory in the data folder (pg_dynshmem), not in /dev/shm:
+          # a postmaster killed with -9 leaves no segment behind that nobody removes.
+          "dynamic_shared_memory_type": "mmap"}
 START_SECONDS = 60
 
 

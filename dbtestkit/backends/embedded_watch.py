@@ -99,7 +99,13 @@ def watch(cluster, poll=None):
 def main(argv):
     """Watch the cluster in folder ``argv[0]`` with an idle timeout of ``argv[1]`` seconds."""
     cluster = Cluster(Path(argv[0]), idle_seconds=int(argv[1]))
-    with open(os.open(cluster.root / LOCK_NAME, os.O_RDONLY | os.O_CREAT, 0o600)) as handle:
+    try:
+        # serve() made the lock file. Not created here: a watcher that starts after the
+        # cluster's folder was removed would otherwise leave a folder holding only it.
+        descriptor = os.open(cluster.root / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    with open(descriptor) as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
