@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from dbtestkit.backends.postgresql_archive import DumpedGoldens
 from dbtestkit.backends.postgresql_catalog import (  # noqa: F401 (literal: also imported from here)
     Ours, database_row, literal, databases_of_ours, foreign_reason, lock_key,
 )
@@ -28,7 +29,7 @@ TEMPLATE_BUSY_SECONDS = 10
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-class Backend(CloneCosts, ServerBackend):
+class Backend(DumpedGoldens, CloneCosts, ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"

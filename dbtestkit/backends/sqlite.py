@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from dbtestkit.backends.sqlite_archive import FileArchives
 from dbtestkit.backends.sqlite_foreign_keys import enforce_for, stop_enforcing_for
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.clone import Clone
@@ -25,7 +26,7 @@ from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
 OUTER_BUSY_TIMEOUT_MS = 100
 
 
-class Backend(BackendBase):
+class Backend(FileArchives, BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
@@ -251,8 +252,7 @@ class Backend(BackendBase):
         return self._new_clone(name, storage, source.fingerprint, fill)
 
     def _new_clone(self, name, storage, fingerprint, fill, copy_file=None):
-        # fill(target) backs the source up into an open sqlite3 connection;
-        # copy_file(path), where given, copies a file faster than a backup.
+        # fill(target) backs the source up into an open sqlite3 connection; copy_file(path) is faster.
         if storage == "memory":
             uri = f"file:/dbtestkit-{name}?vfs=memdb"
             keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)

@@ -1,4 +1,4 @@
-"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion.
+"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion; seed scripts split.
 
 A golden file is trusted only with its sidecar record beside it, and only
 while the file is exactly what the record vouches for: a SHA-256 of its
