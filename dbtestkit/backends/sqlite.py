@@ -19,6 +19,10 @@ from dbtestkit.backends.sqlite_files import (
     FILE_MODE, Sidecar, Unsafe, check_private, owned, publish_golden, read_sidecar, signature,
     unlink, unlink_database, vouch,
 )
+from dbtestkit.backends.sqlite_memory import (
+    CAN_DESERIALIZE, GoldenBytes, LazilySharedClone, backup_file, close_storage, connect_memdb,
+    memdb_uri,
+)
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
 
@@ -29,10 +33,10 @@ class Backend(BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
-    # Backup into memory costs about half of a file copy plus a new engine
-    # (benchmarks/isolation.py), and memdb URLs work for any engine in the
-    # process; file clones are for URLs shared with other processes.
-    clone_storage_of = {"in_process": "memory", "shared": "file"}
+    # A private copy of the golden's bytes is the cheapest clone, made
+    # reachable by URL (a memdb backup) only when a test needs that
+    # (sqlite_memory.py); file clones are for URLs shared with other processes.
+    clone_storage_of = {"in_process": "private" if CAN_DESERIALIZE else "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
     # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
     schema_digest_sql = (
@@ -52,6 +56,7 @@ class Backend(BackendBase):
         self._clone_directory_checked = False
         # fingerprint -> the stat signature of its golden, as last vouched for.
         self._vouched = {}
+        self._bytes = GoldenBytes()
 
     # -- identity -----------------------------------------------------------
 
@@ -173,6 +178,7 @@ class Backend(BackendBase):
     def discard_golden(self, fingerprint):
         """Delete a golden that failed verification: its record first, so a kill leaves nothing trusted."""
         self._vouched.pop(fingerprint, None)
+        self._bytes.forget(fingerprint)
         unlink(self.record_path(fingerprint))
         unlink_database(self.golden_path(fingerprint))
 
@@ -231,10 +237,15 @@ class Backend(BackendBase):
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
-        if storage == "memory":
-            uri = f"file:/dbtestkit-{name}?vfs=memdb"
-            keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            _backup(golden, keeper)
+        if storage == "private":
+            data = self._bytes.read(fingerprint, golden, self._vouched.get(fingerprint))
+            if data is not None:
+                return LazilySharedClone(self, name, fingerprint, data,
+                                         lambda target: self._backup_golden(fingerprint, golden, target))
+        if storage in ("private", "memory"):
+            uri = memdb_uri(name)
+            keeper = connect_memdb(uri)
+            backup_file(golden, keeper)
             return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
         if not self._clone_directory_checked:
             private_directory(self.clone_directory)
@@ -243,6 +254,10 @@ class Backend(BackendBase):
         shutil.copyfile(golden, path)
         os.chmod(path, FILE_MODE)
         return Clone(self, f"sqlite:///{path}", name, location=path, fingerprint=fingerprint)
+
+    def _backup_golden(self, fingerprint, golden, target):
+        self._check_golden_unchanged(fingerprint, golden)
+        backup_file(golden, target)
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
@@ -282,8 +297,8 @@ class Backend(BackendBase):
         stop_enforcing_for(clone)
         if clone.location is not None:
             unlink_database(clone.location)
-        elif clone.keeper is not None:
-            clone.keeper.close()
+        else:
+            close_storage(clone)
 
     def keep_clone(self, clone, label):
         """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
@@ -305,7 +320,7 @@ class Backend(BackendBase):
                 clone.keeper.backup(target)
             finally:
                 target.close()
-                clone.keeper.close()
+                close_storage(clone)
         # Written after the file: a kill in between leaves a kept file with an unknown test id.
         sidecar = Sidecar(kept / f"{stem}.json.partial")
         try:
@@ -366,14 +381,6 @@ class Backend(BackendBase):
         for path in reaped:
             unlink_database(path)
         return [p.name for p in reaped]
-
-
-def _backup(golden, target):
-    source = sqlite3.connect(f"file:{golden}?mode=ro", uri=True)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
 
 
 def _split_statements(sql):

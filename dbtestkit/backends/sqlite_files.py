@@ -76,6 +76,15 @@ def checksum(path):
     return f"{CHECKSUM}:{digest.hexdigest()}"
 
 
+def read_unchanged(path, expected):
+    """Return the bytes of the file at ``path`` if its signature is still ``expected`` after reading, else None."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read()
+        # A write while reading moves the ctime, as for the signature checks of every clone.
+        return data if signature(os.fstat(stream.fileno())) == expected else None
+
+
 def read_sidecar(path, what):
     """Return the JSON object stored at ``path``, None when there is none; ``Unsafe`` if untrustworthy."""
     try:

@@ -109,17 +109,19 @@ class MigrationRunner:
         """Run env.py once on ``clone`` and apply the steps ``plan(migrator)`` yields."""
         history = self.history
         migrators = []
+        # env.py may build an engine of its own from the URL: reachable before Alembic connects.
+        url = clone.share()
         with clone.engine.connect() as connection:
 
             def migration_fn(heads, context):
-                migrator = Migrator(history, context, connection, clone.url, self.options, clone.backend)
+                migrator = Migrator(history, context, connection, url, self.options, clone.backend)
                 migrators.append(migrator)
                 return plan(migrator)
 
             try:
                 # env.py runs in this process: leave it as it was (logging, sys.path, ...).
                 with preserved():
-                    driver.walk(self.project, history.script, clone.url, connection, migration_fn,
+                    driver.walk(self.project, history.script, url, connection, migration_fn,
                                 history.sys_path)
             except KeyboardInterrupt:
                 raise

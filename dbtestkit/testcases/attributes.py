@@ -7,6 +7,13 @@ from dbtestkit.database import TestDatabase, default_database
 from dbtestkit.exceptions import ConfigurationError, SetUpNotCalled
 
 
+class Deferred:
+    """A per-test value made when the test first reads it (``make()``), not in ``setUp``."""
+
+    def __init__(self, make):
+        self.make = make
+
+
 class SetInSetUp:
     """A per-test attribute that ``setUp`` sets; reading it earlier explains the missing ``super()``."""
 
@@ -18,13 +25,16 @@ class SetInSetUp:
         if test is None:
             return self
         try:
-            return test.__dict__[self.name]
+            value = test.__dict__[self.name]
         except KeyError:
             raise SetUpNotCalled(
                 f"self.{self.name} is not set: {type(test).__qualname__}.setUp does not call "
                 f"super().setUp(), which is where {self.base} prepares each test's database. "
                 "Call super().setUp() first in setUp overrides."
             ) from None
+        if isinstance(value, Deferred):
+            value = test.__dict__[self.name] = value.make()
+        return value
 
     def __set__(self, test, value):
         test.__dict__[self.name] = value
