@@ -55,6 +55,8 @@ def backend_for(url, cache_dir, origin="the URL"):
 
 
 def _check_driver(parsed, where):
+    if parsed.drivername in ("sqlite", "sqlite+pysqlite"):
+        return  # the standard library's sqlite3: sync, and importing SQLAlchemy's dialect costs ms
     try:
         dialect = parsed.get_dialect()
     except NoSuchModuleError as error:

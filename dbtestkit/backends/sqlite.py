@@ -36,7 +36,8 @@ class Backend(BackendBase):
     # A private copy of the golden's bytes is the cheapest clone, made
     # reachable by URL (a memdb backup) only when a test needs that
     # (sqlite_memory.py); file clones are for URLs shared with other processes.
-    clone_storage_of = {"in_process": "private" if CAN_DESERIALIZE else "memory", "shared": "file"}
+    # Python 3.9/3.10 have no deserialize: their memory clones are memdb backups from the start.
+    clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
     # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
     schema_digest_sql = (
@@ -62,7 +63,9 @@ class Backend(BackendBase):
 
     def identity(self):
         """Return what about this backend shapes a golden: name, library version, driver."""
-        return f"sqlite {sqlite3.sqlite_version} {self.url.get_driver_name()}"
+        # "sqlite://" means pysqlite: said here, since asking the URL imports the dialect.
+        driver = self.url.drivername.partition("+")[2] or "pysqlite"
+        return f"sqlite {sqlite3.sqlite_version} {driver}"
 
     def describe(self):
         """Return where this backend keeps goldens, for messages."""
@@ -237,12 +240,12 @@ class Backend(BackendBase):
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
-        if storage == "private":
+        if storage == "memory" and CAN_DESERIALIZE:
             data = self._bytes.read(fingerprint, golden, self._vouched.get(fingerprint))
             if data is not None:
                 return LazilySharedClone(self, name, fingerprint, data,
                                          lambda target: self._backup_golden(fingerprint, golden, target))
-        if storage in ("private", "memory"):
+        if storage == "memory":
             uri = memdb_uri(name)
             keeper = connect_memdb(uri)
             backup_file(golden, keeper)

@@ -36,7 +36,7 @@ class AlembicSource:
         return cls(AlembicProject.from_config(config))
 
     def fingerprint_parts(self, dialect):
-        """Return the parts of the fingerprint this schema contributes."""
+        """Return the parts of the fingerprint this schema contributes (``dialect()``: not needed)."""
         options = [(f"option:{key}", value) for key, value in self.project.schema_options()]
         return [("schema", "alembic"), *options, *file_parts(self.project.source_files())]
 
@@ -72,8 +72,9 @@ class MetadataSource:
         self.metadata = metadata
 
     def fingerprint_parts(self, dialect):
-        """Return the DDL this metadata emits on ``dialect``, as fingerprint parts."""
+        """Return the DDL this metadata emits on the dialect ``dialect()`` returns, as fingerprint parts."""
         parts = [("schema", "metadata")]
+        dialect = dialect()
         for table in self.metadata.sorted_tables:
             parts.append((f"table:{table.fullname}", str(CreateTable(table).compile(dialect=dialect))))
             for index in sorted(table.indexes, key=lambda i: i.name or ""):
