@@ -18,6 +18,8 @@ from dbtestkit.version import __version__
 # The unittest layer is imported on first use: a CLI or a pytest fixture that
 # only needs TestDatabase should not pay for importing unittest.
 _LAZY = {
+    "AsyncDatabaseTestCase": "dbtestkit.testcases.async_savepoint",
+    "AsyncGoldenFileTestCase": "dbtestkit.testcases.async_golden_file",
     "DatabaseTestCase": "dbtestkit.testcases.savepoint",
     "GoldenFileTestCase": "dbtestkit.testcases.golden_file",
     "MigrationTestCase": "dbtestkit.testcases.migration",
@@ -32,6 +34,8 @@ def __getattr__(name):
     raise AttributeError(f"module 'dbtestkit' has no attribute {name!r}")
 
 __all__ = [
+    "AsyncDatabaseTestCase",
+    "AsyncGoldenFileTestCase",
     "BackendUnavailable",
     "ConfigurationError",
     "ConnectionLost",

@@ -48,6 +48,8 @@ def cmd_status(database, args):
         marker = "*" if fingerprint.startswith(golden.fingerprint) else " "
         print(f"  {marker} {golden.fingerprint[:16]}  {golden.size / 1024:8.0f} KiB  "
               f"{age(now - golden.built):>9} old  {golden.label or '?'}")
+    for topic, state, advice in getattr(backend, "clone_advice", lambda fingerprint: [])(fingerprint):
+        print(f"  clones: {topic} = {state}: {advice}")
     for path in backend.leftover_clones():
         print(f"  leftover {path} (reap removes it)")
     kept = sorted(backend.list_kept(), key=lambda entry: entry.kept_at, reverse=True)
@@ -90,6 +92,32 @@ def cmd_reap(database, args):
     return EXIT_OK
 
 
+def cmd_server(settings, args):
+    """Start, stop or show the embedded PostgreSQL cluster (postgresql+embedded://)."""
+    from sqlalchemy.engine import make_url
+
+    from dbtestkit.backends import embedded_cluster, embedded_watch
+
+    url = make_url(settings.url) if settings.url.startswith(embedded_cluster.DRIVERNAME) else None
+    cluster = embedded_cluster.cluster_for(url or make_url(embedded_cluster.DRIVERNAME + "://"),
+                                           settings.origin("url"))
+    if args.action == "start":
+        started = embedded_watch.serve(cluster)
+        print(f"{'started' if started is not None else 'already running'}: {cluster.describe()}")
+    elif args.action == "stop":
+        print(f"{'stopped' if cluster.stop() else 'was not running'}: {cluster.describe()}")
+    else:
+        pid = cluster.postmaster_pid()
+        print(f"cluster     {cluster.describe()}")
+        print(f"server      {f'running, pid {pid}' if pid else 'stopped'}")
+        print(f"socket      {cluster.socket_dir}")
+        print(f"idle stop   after {cluster.idle_seconds} s without use")
+        print(f"clients     {len(embedded_watch.live_clients(cluster))} processes")
+        for line in cluster.events()[-3:]:
+            print(f"  {line}")
+    return EXIT_OK
+
+
 COMMANDS = {
     "status": cmd_status,
     "build": cmd_build,
@@ -112,6 +140,8 @@ def build_parser():
         name: commands.add_parser(name, help=function.__doc__, description=function.__doc__)
         for name, function in COMMANDS.items()
     }
+    commands.add_parser("server", help=cmd_server.__doc__, description=cmd_server.__doc__).add_argument(
+        "action", choices=("status", "start", "stop"), help="what to do with the cluster")
     subparsers["prune"].add_argument(
         "--keep", type=int, default=0, metavar="N",
         help="also keep the N newest goldens of other fingerprints, or kept clones (default 0)",
@@ -132,15 +162,19 @@ def main(argv=None):
     """Run the command line and exit with 0 (ok), 1 (failure) or 2 (usage/configuration)."""
     args = build_parser().parse_args(argv)
     try:
-        alembic_ini, origins = args.alembic_ini, dict(OPTION_ORIGINS)
-        if alembic_ini is None and not resolve_settings().alembic_ini and os.path.isfile("alembic.ini"):
-            # Run next to alembic.ini with no configuration at all: that project is the one meant.
-            alembic_ini = os.path.abspath("alembic.ini")
-            origins["alembic_ini"] = "alembic.ini in the working directory"
-        database = TestDatabase(
-            args.url, alembic_ini=alembic_ini, cache_dir=args.cache_dir, _keyword_origins=origins,
-        )
-        code = COMMANDS[args.command](database, args)
+        if args.command == "server":
+            # No project needed: the cluster is the user's, not a golden's.
+            code = cmd_server(resolve_settings(keyword_origins=OPTION_ORIGINS, url=args.url), args)
+        else:
+            alembic_ini, origins = args.alembic_ini, dict(OPTION_ORIGINS)
+            if alembic_ini is None and not resolve_settings().alembic_ini and os.path.isfile("alembic.ini"):
+                # Run next to alembic.ini with no configuration at all: that project is the one meant.
+                alembic_ini = os.path.abspath("alembic.ini")
+                origins["alembic_ini"] = "alembic.ini in the working directory"
+            database = TestDatabase(
+                args.url, alembic_ini=alembic_ini, cache_dir=args.cache_dir, _keyword_origins=origins,
+            )
+            code = COMMANDS[args.command](database, args)
         # A reader that went away shows here, not as a traceback at exit.
         sys.stdout.flush()
     except BrokenPipeError:

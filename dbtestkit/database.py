@@ -1,12 +1,15 @@
 """``TestDatabase``: the public facade. Settings make a ``Golden``; the isolation scopes share its clones."""
 
+import copy
 import sys
 
 from dbtestkit.backends import backend_for
 from dbtestkit.config import find_config_file, private_cache_dir, resolve_settings
 from dbtestkit.exceptions import ConfigurationError
+from dbtestkit.golden.derived import DerivedGolden
 from dbtestkit.golden.golden import Golden
 from dbtestkit.golden.seeds import Seed
+from dbtestkit.golden.snapshot import Snapshot
 from dbtestkit.golden.sources import AlembicSource, MetadataSource
 from dbtestkit.isolation import ClassScope, SharedScope
 
@@ -97,6 +100,32 @@ class TestDatabase:
         """
         return self.golden.clone(kind)
 
+    def snapshot(self, load, expected=None):
+        """Return an unopened ``Snapshot``: a clone holding what ``load(connection)`` commits, copied per test.
+
+        ``open()`` (or ``with``) makes it, ``clone(kind=None)`` copies it,
+        ``close()`` drops it; ``GoldenFileTestCase.setUpTestData`` uses one per
+        class. ``expected``: how many copies will be taken, when known.
+        """
+        return Snapshot(self.golden, load, expected)
+
+    def with_seeds(self, *seeds, name=None):
+        """Return a ``TestDatabase`` whose golden is this one's plus ``seeds``, built from a copy of it.
+
+        The migrations do not run again: the new golden is a copy of this
+        one's with the seeds run on top, rebuilt when this golden or the
+        seeds' sources change. ``name`` defaults to this name and the seeds'.
+        """
+        extra = tuple(Seed(seed) for seed in seeds)
+        if not extra:
+            raise ConfigurationError("with_seeds() needs at least one seed (a callable or a .sql path).")
+        derived = copy.copy(self)
+        derived.seeds = self.seeds + extra
+        derived.name = name or "+".join([self.name, *(seed.short_name for seed in extra)])
+        derived.golden = DerivedGolden(self.golden, extra, name=derived.name)
+        derived._module_scopes = {}
+        return derived
+
     def prune(self, keep_newest=0):
         """Delete this project's goldens of other fingerprints, keeping the ``keep_newest`` newest.
 
@@ -111,6 +140,15 @@ class TestDatabase:
         Returns the deleted ``KeptClone`` entries.
         """
         return self.golden.prune_kept(keep_newest)
+
+    def discard_golden(self):
+        """Delete the golden of the current fingerprint, if there is one (the next use builds it); return whether there was."""
+        return self.golden.discard()
+
+    def stop_pooling(self):
+        """Make each clone when it is asked for, in the caller's thread, instead of ahead in a background pool."""
+        self.golden.close()
+        self.golden.pooled = False
 
     def pool_status(self):
         """Return, per pool of clones made ahead (servers), how many are ready, being made, left to drop."""
@@ -155,6 +193,29 @@ class TestDatabase:
         if shared is None or shared.golden is not self.golden or shared.outer is None:
             shared = self._open_module_scope(module)
         return ClassScope(self.golden, load or _no_class_data, shared)
+
+    def async_scope(self, load=None):
+        """Return a new (unopened) ``AsyncScope``: a clone holding ``load``'s data, for async tests.
+
+        ``load(connection)`` (sync) or ``async load(connection)`` runs once, on
+        ``open()``; ``await scope.begin_test()`` gives each test its own
+        connection, savepoint and ``AsyncSession``, in that test's loop.
+        """
+        # Imported here: suites without async tests never load SQLAlchemy's asyncio support.
+        from dbtestkit.async_isolation import AsyncScope
+
+        return AsyncScope(self.golden, load)
+
+    def async_clone(self, kind=None):
+        """Return a new copy of the golden as an ``AsyncClone`` (``.url`` with the async driver, ``.engine``)."""
+        from dbtestkit.async_isolation import AsyncClone
+
+        clone = self.golden.clone(kind)
+        try:
+            return AsyncClone(clone)
+        except BaseException:  # the async driver is missing: leave nothing behind
+            clone.drop()
+            raise
 
     def _open_module_scope(self, module):
         for scope in self._module_scopes.get(module, ()):

@@ -15,6 +15,23 @@ from sqlalchemy.util import ThreadLocalRegistry
 
 from dbtestkit.exceptions import ConfigurationError, ConnectionLost, IsolationBroken
 
+# What a savepoint-mode test is told when its connection died, or when it ended the outer transaction.
+CONNECTION_LOST = (
+    "The database connection of this test was lost: something outside the test "
+    "ended it (the server restarted, an administrator or another program killed "
+    "the connection, or a server timeout for idle connections ran out). What the "
+    "test wrote went with its clone, and the next test starts on a fresh clone "
+    "with class data loaded again. If nothing ended it on purpose, look in the "
+    "server's log for why."
+)
+ISOLATION_BROKEN = (
+    "The test ended the transaction that isolates tests from each other: it called "
+    "commit() or rollback() on self.connection, or ran a statement that commits "
+    "implicitly (DDL such as CREATE TABLE on MySQL). What it wrote was thrown away "
+    "with its clone. Use self.session, which may commit and roll back freely, or "
+    "GoldenFileTestCase (AsyncGoldenFileTestCase) for tests that must commit for real or run DDL."
+)
+
 
 class OuterTransaction:
     """One connection to a fresh clone of ``golden``, inside one transaction that is never committed."""
@@ -151,21 +168,8 @@ class TestTransaction:
         lost = self.outer.lost
         self.outer.reopen()
         if lost:
-            raise ConnectionLost(
-                "The database connection of this test was lost: something outside the test "
-                "ended it (the server restarted, an administrator or another program killed "
-                "the connection, or a server timeout for idle connections ran out). What the "
-                "test wrote went with its clone, and the next test starts on a fresh clone "
-                "with class data loaded again. If nothing ended it on purpose, look in the "
-                "server's log for why."
-            ) from cause
-        raise IsolationBroken(
-            "The test ended the transaction that isolates tests from each other: it called "
-            "commit() or rollback() on self.connection, or ran a statement that commits "
-            "implicitly (DDL such as CREATE TABLE on MySQL). What it wrote was thrown away "
-            "with its clone. Use self.session, which may commit and roll back freely, or "
-            "GoldenFileTestCase for tests that must commit for real or run DDL."
-        ) from cause
+            raise ConnectionLost(CONNECTION_LOST) from cause
+        raise IsolationBroken(ISOLATION_BROKEN) from cause
 
 
 class SharedScope:

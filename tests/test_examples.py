@@ -3,13 +3,17 @@
 import importlib.util
 import re
 import tempfile
+import textwrap
 import unittest
+
+from sqlalchemy.engine import make_url
 
 from tests import support
 from tests.support import EXAMPLES, run_python, skip_or_fail
 
 BOOKSHOP = EXAMPLES / "bookshop"
 RECIPES = EXAMPLES / "recipes"
+ASYNC_APP = EXAMPLES / "async_app"
 
 
 class BookshopExampleTests(unittest.TestCase):
@@ -32,14 +36,14 @@ class BookshopExampleTests(unittest.TestCase):
         run = self.run_in_bookshop("-m", "unittest", "-v")
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertEqual(self.unittest_count(run.stderr), 30)
+        self.assertEqual(self.unittest_count(run.stderr), 35)
 
     def test_nose2(self):
         self.require_tool("nose2")
         run = self.run_in_bookshop("-m", "nose2", "-v")
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertEqual(self.unittest_count(run.stderr), 30)
+        self.assertEqual(self.unittest_count(run.stderr), 35)
 
     def test_pytest(self):
         self.require_tool("pytest")
@@ -47,8 +51,85 @@ class BookshopExampleTests(unittest.TestCase):
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         match = re.search(r"(\d+) passed", run.stdout)
         self.assertIsNotNone(match, run.stdout)
-        self.assertEqual(int(match.group(1)), 30)
+        self.assertEqual(int(match.group(1)), 35)
         self.assertNotRegex(run.stdout, r"\d+ (failed|error)")
+
+
+class ReadmeSnippetTests(unittest.TestCase):
+    """The README's code for these sections is the example suite's code, which the tests above run."""
+
+    SECTIONS = {
+        "Class data in clone-per-test classes": "test_class_data.py",
+        "Data-migration tests": "test_data_migrations.py",
+    }
+
+    def test_snippets_are_taken_from_the_examples(self):
+        readme = (EXAMPLES.parent / "README.rst").read_text(encoding="utf-8")
+        for heading, example in self.SECTIONS.items():
+            section = readme[readme.index(f"{heading}\n"):]
+            section = section[:re.search(r"\n\n[^\n]+\n[-~]{4,}\n", section[len(heading) + 2:]).start()
+                              + len(heading) + 2]
+            blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", section)
+            self.assertTrue(blocks, heading)
+            source = (BOOKSHOP / "tests" / example).read_text(encoding="utf-8")
+            for block in blocks:
+                with self.subTest(heading=heading):
+                    self.assertIn(textwrap.dedent(block).strip(), source)
+
+
+class AsyncAppExampleTests(unittest.TestCase):
+    """The async example passes on every backend, through its async driver, with nothing on stderr."""
+
+    def run_async_app(self, url):
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        env = {"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": url, "PYTHONASYNCIODEBUG": "1"}
+        run = run_python(["-W", "error::RuntimeWarning", "-m", "unittest"], cwd=ASYNC_APP, env=env,
+                         timeout=300)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        # Nothing but the dots and the summary (and a slow build's progress lines).
+        output = re.sub(r"^dbtestkit: golden .*\n", "", support.without_slow_steps(run.stderr),
+                        flags=re.MULTILINE)
+        self.assertRegex(output, r"^\.{12}\n-+\nRan 12 tests in [\d.]+s\n\nOK\n$")
+        # What the suite built on a server is removed; the cache (SQLite) goes with its folder.
+        self.addCleanup(self.prune, url, cache.name)
+
+    def prune(self, url, cache_dir):
+        import dbtestkit
+
+        # The project's golden. The migration checks' empty database is left: every project
+        # on the server shares it (one fingerprint), and other tests of this run may hold it.
+        database = dbtestkit.TestDatabase(url, alembic_ini=str(ASYNC_APP / "alembic.ini"), cache_dir=cache_dir)
+        for golden in list(database.backend.list_goldens()):
+            if golden.label == database.name:
+                database.backend.delete_golden(golden.location)
+        database.close()
+        database.backend.dispose()
+
+    def server(self, backend, drivername):
+        return make_url(support.server_url(self, backend)).set(drivername=drivername).render_as_string(
+            hide_password=False)
+
+    def test_sqlite(self):
+        self.run_async_app("sqlite+aiosqlite://")
+
+    def test_sqlite_under_pytest(self):
+        if importlib.util.find_spec("pytest") is None:
+            skip_or_fail(self, "tool:pytest", "pytest is not installed (pip install -e .[test])")
+        cache = tempfile.TemporaryDirectory(prefix="dbtestkit-example-")
+        self.addCleanup(cache.cleanup)
+        run = run_python(["-W", "error::RuntimeWarning", "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                         cwd=ASYNC_APP, env={"DBTESTKIT_CACHE_DIR": cache.name, "DBTESTKIT_URL": ""},
+                         timeout=300)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertRegex(run.stdout, r"\b12 passed")
+        self.assertNotRegex(run.stdout, r"\d+ (failed|error|warning)")
+
+    def test_postgresql_asyncpg(self):
+        self.run_async_app(self.server("postgresql", "postgresql+asyncpg"))
+
+    def test_mariadb_aiomysql(self):
+        self.run_async_app(self.server("mysql", "mysql+aiomysql"))
 
 
 class RecipesExampleTests(unittest.TestCase):

@@ -11,11 +11,12 @@ LAYERS = [
                "dbtestkit.testcases", "dbtestkit.pytest_plugin"]),
     ("checks", ["dbtestkit.migration_checks"]),
     ("facade", ["dbtestkit.database"]),
-    ("isolation", ["dbtestkit.isolation"]),
+    ("isolation", ["dbtestkit.isolation", "dbtestkit.async_isolation"]),
     ("golden", ["dbtestkit.golden"]),
     ("migrations", ["dbtestkit.migrations"]),
     ("backends", ["dbtestkit.backends"]),
-    ("ground", ["dbtestkit.config", "dbtestkit.process_state", "dbtestkit.report",
+    ("ground", ["dbtestkit.config", "dbtestkit.event_loops", "dbtestkit.process_state",
+                "dbtestkit.report",
                 "dbtestkit.exceptions", "dbtestkit.version"]),
 ]
 MAX_LINES = 400

@@ -15,6 +15,7 @@ from dbtestkit import migration_checks
 from dbtestkit.migrations import snapshots
 from dbtestkit.testcases.migration import MigrationTestCase
 from tests.histories import create_legacy_author, head_metadata, write_history
+from tests import support
 from tests.support import EXAMPLES, STOCK_ENV_PY, run_python, skip_or_fail
 
 BOOKSHOP_INI = EXAMPLES / "bookshop" / "alembic.ini"
@@ -103,6 +104,11 @@ class HealthyHistoryTests(HistoryCase):
 
     def test_bookshop_passes_every_check_on_postgresql(self):
         url = server_url(self, "postgresql")
+        self.assertOutcomes(run_checks(self.migrations(ini=BOOKSHOP_INI, url=url, metadata=None)), {})
+
+    def test_bookshop_passes_every_check_on_the_embedded_cluster(self):
+        support.embedded_postgresql_url(self)  # skips without the wheel
+        url = "postgresql+embedded://"
         self.assertOutcomes(run_checks(self.migrations(ini=BOOKSHOP_INI, url=url, metadata=None)), {})
 
     def test_bookshop_passes_every_check_on_mysql(self):

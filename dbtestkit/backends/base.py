@@ -12,6 +12,7 @@ import contextlib
 
 from sqlalchemy import create_engine, event
 
+from dbtestkit.backends.drivers import async_drivername, check_async_driver, to_async_url
 from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
 from dbtestkit.report import report
 
@@ -46,15 +47,33 @@ class BackendBase(abc.ABC):
     # only when texts differ) or merely a change detector.
     schema_digest_sql = None
     schema_digests_exact = False
+    # What a downgrade step costs, counted in upgrade steps: a data-migration
+    # test walks down from head when that is cheaper than up from empty
+    # (measured by benchmarks/data_migrations.py).
+    downgrade_step_cost = 1.0
+    # Whether DDL commits implicitly (and so erases every savepoint), as on MySQL.
+    ddl_commits_implicitly = False
+    # The ``backend+driver`` async code uses (the URL's own if it named an
+    # async driver; set by ``backend_for``): ``url`` is always a sync one.
+    async_drivername = None
 
     def __init__(self, url):
         self.url = url
         self._reaped = False
+        self._async_checked = False
 
     @property
     def dialect(self):
         """The SQLAlchemy dialect, for rendering DDL into the fingerprint."""
         return self.url.get_dialect()()
+
+    def async_url(self, url):
+        """Return ``url`` (of a build or a clone) with the async driver, checking once that it is installed."""
+        drivername = self.async_drivername or async_drivername(self.url)
+        if not self._async_checked:
+            check_async_driver(drivername)
+            self._async_checked = True
+        return to_async_url(url, drivername)
 
     # -- identity (hooks) -----------------------------------------------------
 
@@ -114,8 +133,12 @@ class BackendBase(abc.ABC):
         """Return the golden's ``GoldenRecord`` (its ``problem`` says why it is not trusted), None if absent."""
 
     @abc.abstractmethod
-    def start_build(self, fingerprint):
-        """Create the temporary database a golden is built in; return its ``BuildTarget``."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary database a golden is built in; return its ``BuildTarget``.
+
+        Empty, or with ``parent`` (the fingerprint of a published golden) a
+        copy of that golden, for goldens built on top of another.
+        """
 
     def write_record(self, connection, record):
         """Store the record inside the build (backends keeping it beside the database do it at publish)."""
@@ -167,6 +190,18 @@ class BackendBase(abc.ABC):
             self.reap_once()
         return self._copy_golden(fingerprint, self._clone_name(fingerprint), storage)
 
+    def copy_clone(self, source, storage):
+        """Copy the clone ``source`` (a class snapshot) into new ``storage``; return the copy's ``Clone``.
+
+        The copy is a clone like any other (same name scheme, marker and
+        cleanup), whose source is a clone rather than the golden.
+        """
+        if self._survives_crash(storage):
+            self.reap_once()
+        copy = self._copy_clone(source, self._clone_name(source.fingerprint), storage)
+        copy.project = source.project
+        return copy
+
     def reap_once(self):
         """Reap leftovers of crashed runs, once per process (called before the first clone)."""
         if not self._reaped:
@@ -206,6 +241,13 @@ class BackendBase(abc.ABC):
         """Copy the golden of ``fingerprint`` into new ``storage`` called ``name``; return its ``Clone``."""
 
     @abc.abstractmethod
+    def _copy_clone(self, source, name, storage):
+        """Copy the clone ``source`` into new ``storage`` called ``name``; return its ``Clone``.
+
+        Nobody is connected to ``source`` (its engine is disposed).
+        """
+
+    @abc.abstractmethod
     def drop_clone(self, clone):
         """Delete a clone's storage, ending connections a test left open."""
 
@@ -240,6 +282,13 @@ class BackendBase(abc.ABC):
         """
         event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
         event.listen(engine, "handle_error", self._explain_lock_wait, retval=True)
+
+    def prepare_own_engine(self, engine):
+        """Adjust an engine each of whose connections is one test's own (async savepoint mode).
+
+        Unlike ``prepare_outer_engine``, its connections keep the normal lock
+        wait from the start: nothing to set and reset per test.
+        """
 
     def prepare_outer_connection(self, connection):
         """Give the test's own connection of a savepoint-mode clone the normal lock wait."""

@@ -33,6 +33,9 @@ class Backend(ServerBackend):
     """The MySQL / MariaDB backend."""
 
     name = "mysql"
+    # A downgrade costs about half an upgrade (benchmarks/data_migrations.py).
+    downgrade_step_cost = 0.5
+    ddl_commits_implicitly = True
 
     def __init__(self, url, cache_dir):
         super().__init__(url, AdminConnection(url, "MySQL/MariaDB", START_HINT))
@@ -104,10 +107,13 @@ class Backend(ServerBackend):
                 record.actual_heads = tuple(sorted(row[0] for row in rows))
             return record
 
-    def start_build(self, fingerprint):
-        """Create the golden's database, recorded as a build until it is published."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the golden's database (a copy of the golden ``parent``), a build until it is published."""
         name = self.golden_name(fingerprint)
-        self._create(name, "build", fingerprint)
+        if parent is None:
+            self._create(name, "build", fingerprint)
+        else:
+            self._copy_database(self.golden_name(parent), name, "build", fingerprint)
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
@@ -117,7 +123,7 @@ class Backend(ServerBackend):
 
     def publish(self, build, fingerprint):
         """Nothing left to do: the catalog row written by write_record was the publication."""
-        self._copy_scripts.pop(fingerprint, None)
+        self._copy_scripts.pop(self.golden_name(fingerprint), None)
 
     def abandon(self, build):
         """Drop a build that did not finish."""
@@ -161,8 +167,18 @@ class Backend(ServerBackend):
 
     def _copy_golden(self, fingerprint, name, storage):
         """Create a database and copy every table, view and trigger of the golden into it."""
-        script = self._copy_script(fingerprint, self.golden_name(fingerprint))
-        self._create(name, "clone", fingerprint)
+        self._copy_database(self.golden_name(fingerprint), name, "clone", fingerprint)
+        return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
+
+    def _copy_clone(self, source, name, storage):
+        """Create a database and copy every table, view and trigger of the clone ``source`` into it."""
+        self._copy_database(source.name, name, "clone", source.fingerprint)
+        return Clone(self, self.url_of(name), name, fingerprint=source.fingerprint)
+
+    def _copy_database(self, source, name, kind, fingerprint):
+        """Create database ``name`` (a ``kind`` of ours) holding a copy of everything in ``source``."""
+        script = self._copy_script(source)
+        self._create(name, kind, fingerprint)
         try:
             with self._copier_engine().connect() as connection:
                 connection.exec_driver_sql(f"USE {quote(connection, name)}")
@@ -174,7 +190,11 @@ class Backend(ServerBackend):
             with self.admin.connect() as connection:
                 self._drop(connection, name)
             raise
-        return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
+
+    def drop_clone(self, clone):
+        """Drop a clone, and forget how to copy it (a class snapshot is copied until it is dropped)."""
+        self._copy_scripts.pop(clone.name, None)
+        super().drop_clone(clone)
 
     def dispose(self):
         """Close the admin connections and the copier's engine."""
@@ -189,12 +209,12 @@ class Backend(ServerBackend):
             self._copier = create_engine(self.url, poolclass=NullPool)
         return self._copier
 
-    def _copy_script(self, fingerprint, golden):
-        """Return (and cache: goldens never change) the statements that copy the golden."""
-        if fingerprint not in self._copy_scripts:
+    def _copy_script(self, source):
+        """Return (and cache: goldens and snapshots never change) the statements that copy ``source``."""
+        if source not in self._copy_scripts:
             with self.admin.connect() as connection:
-                self._copy_scripts[fingerprint] = list(copy_statements(connection, golden))
-        return self._copy_scripts[fingerprint]
+                self._copy_scripts[source] = list(copy_statements(connection, source))
+        return self._copy_scripts[source]
 
     def limit_lock_wait(self, dbapi_connection):
         """Make row locks (InnoDB) and table locks (metadata) wait only briefly in this session."""

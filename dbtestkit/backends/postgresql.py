@@ -6,16 +6,17 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
-from dbtestkit.backends.postgresql_catalog import (
-    Ours, database_row, databases_of_ours, foreign_reason, lock_key,
+from dbtestkit.backends.postgresql_catalog import (  # noqa: F401 (literal: also imported from here)
+    Ours, database_row, literal, databases_of_ours, foreign_reason, lock_key,
 )
-from dbtestkit.backends.processes import creator
+from dbtestkit.backends.processes import creator, creator_is_gone
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.intents import IntentJournal
 from dbtestkit.backends.server import (
     PREFIX, AdminConnection, database_name, epoch_of, Leftover, marker_text, parse_marker, quote,
     run_on_dbapi, server_suffix, ServerBackend,
 )
+from dbtestkit.backends.postgresql_clone_cost import CloneCosts
 from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 
@@ -27,13 +28,15 @@ TEMPLATE_BUSY_SECONDS = 10
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-class Backend(ServerBackend):
+class Backend(CloneCosts, ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"
     # Raw catalog fields rather than pg_get_*def(): half the cost, and OIDs
     # that differ where reflection would not only cost a reflection.
     schema_digests_exact = True
+    # Dropping is cheap here: 30 downgrades cost about what 10 upgrades do.
+    downgrade_step_cost = 0.3
     schema_digest_sql = (
         "SELECT 'table', c.relname, md5(concat_ws('|', "
         "(SELECT string_agg(concat_ws(' ', a.attname, a.atttypid, a.atttypmod, a.attcollation, "
@@ -61,12 +64,14 @@ class Backend(ServerBackend):
     def __init__(self, url, cache_dir):
         super().__init__(url, AdminConnection(url, "PostgreSQL", START_HINT, usual_database="postgres"))
         self._server_version = None
-        server = f"postgresql://{url.host or ''}:{url.port or ''}"
+        # A unix socket's folder is a host too (the embedded cluster's).
+        server = f"postgresql://{url.host or url.query.get('host') or ''}:{url.port or ''}"
         self.intents = IntentJournal(Path(cache_dir) / "intents", server, url.username)
-        # CREATE DATABASE strategy for clones; None is the server's default
-        # (WAL_LOG on 15+), which benchmarks/servers.py measured faster than
-        # FILE_COPY on these machines, on disk and on tmpfs.
+        # CREATE DATABASE strategy for every clone, when set; otherwise each
+        # golden's measured choice (postgresql_clone_cost), else the server's default.
         self.strategy = None
+        self._measured = {}  # golden name -> its recorded choice (or None)
+        self._trying = {}  # clone name -> the strategy it is being timed with
 
     # -- identity -----------------------------------------------------------
 
@@ -117,10 +122,11 @@ class Backend(ServerBackend):
         with self.admin.connect() as connection:
             return database_row(connection, name)
 
-    def start_build(self, fingerprint):
-        """Create the temporary database a golden is built in."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary database a golden is built in (from the golden ``parent``'s template)."""
         name = database_name("build", fingerprint[:15], server_suffix())
-        self._create(name, "build", fingerprint)
+        self._create(name, "build", fingerprint,
+                     template=self.golden_name(parent) if parent is not None else None)
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
@@ -141,6 +147,8 @@ class Backend(ServerBackend):
             connection.exec_driver_sql(
                 f"ALTER DATABASE {quote(connection, build.name)} RENAME TO {quote(connection, golden)}"
             )
+        if self.server_version >= 150000:
+            self._measure_strategies(fingerprint)
 
     def abandon(self, build):
         """Drop a build that did not finish."""
@@ -203,6 +211,11 @@ class Backend(ServerBackend):
         """Create a new database from the golden template."""
         self._create(name, "clone", fingerprint, template=self.golden_name(fingerprint))
         return Clone(self, self.url_of(name), name, fingerprint=fingerprint)
+
+    def _copy_clone(self, source, name, storage):
+        """Create a new database with the clone ``source`` as its template (nobody is connected to it)."""
+        self._create(name, "clone", source.fingerprint, template=source.name)
+        return Clone(self, self.url_of(name), name, fingerprint=source.fingerprint)
 
     def before_savepoint_rollback(self, connection):
         """Check deferred constraints now, so a test cannot pass with data that fails at commit."""
@@ -286,6 +299,7 @@ class Backend(ServerBackend):
 
     def reap(self):
         """Remove leftovers (see ``leftovers``) and intent records of dead creators."""
+        self._end_orphaned_creates()
         reaped = super().reap()
         with self.admin.connect() as connection:
             existing = set(connection.exec_driver_sql(
@@ -293,6 +307,25 @@ class Backend(ServerBackend):
             ).scalars())
         self.intents.sweep(existing)
         return reaped
+
+    def _end_orphaned_creates(self):
+        """End the CREATE DATABASE statements of creators that died: the server would finish them
+        later, after their intent was swept, leaving a database nobody can prove is ours."""
+        names = [name for name in self.intents.names() if creator_is_gone(self.intents.get(name) or {})]
+        if not names:
+            return
+        with self.admin.connect() as connection:
+            statements = tuple(f"CREATE DATABASE {quote(connection, name)} " for name in names)
+            deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
+            while time.monotonic() < deadline:
+                running = [pid for pid, query in connection.exec_driver_sql(
+                    "SELECT pid, query FROM pg_stat_activity WHERE query LIKE 'CREATE DATABASE %%' "
+                    "AND state = 'active' AND pid <> pg_backend_pid()") if (query + " ").startswith(statements)]
+                if not running:
+                    return
+                for pid in running:
+                    connection.exec_driver_sql("SELECT pg_terminate_backend(%(pid)s)", {"pid": pid})
+                time.sleep(0.02)
 
     # -- helpers --------------------------------------------------------------
 
@@ -305,8 +338,10 @@ class Backend(ServerBackend):
         statement = f"CREATE DATABASE {quote(connection, name)}"
         if template:
             statement += f" TEMPLATE {quote(connection, template)}"
-            if self.strategy and self.server_version >= 150000:
-                statement += f" STRATEGY {self.strategy}"
+            strategy = self._trying.get(name) or self.strategy or (
+                (self._recorded_choice(template) or {}).get("chosen"))
+            if strategy and self.server_version >= 150000:
+                statement += f" STRATEGY {strategy}"
         deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
         while True:
             try:
@@ -359,9 +394,4 @@ class Backend(ServerBackend):
             "WHERE datname = %(name)s AND pid <> pg_backend_pid()",
             {"name": name},
         )
-
-
-def literal(text):
-    """Quote a string literal for PostgreSQL (standard_conforming_strings is on since 9.1)."""
-    return "'" + text.replace("'", "''") + "'"
 

@@ -80,3 +80,8 @@ def lock_key(fingerprint):
         return int(fingerprint[:15], 16)
     except ValueError:
         return 0
+
+
+def literal(text):
+    """Quote a string literal for PostgreSQL (standard_conforming_strings is on since 9.1)."""
+    return "'" + text.replace("'", "''") + "'"

@@ -115,6 +115,8 @@ class ServerBackend(BackendBase):
     # A clone is a CREATE DATABASE (tens to hundreds of milliseconds): worth
     # preparing ahead in the background.
     pooled = True
+    # The embedded cluster serving this backend's URL, if it is one (set by backend_for).
+    cluster = None
 
     def __init__(self, url, admin):
         super().__init__(url)
@@ -135,6 +137,8 @@ class ServerBackend(BackendBase):
 
     def describe(self):
         """Return where this backend keeps goldens, for messages."""
+        if self.cluster is not None:
+            return f"the {self.cluster.describe()}"
         return self.url.render_as_string(hide_password=True)
 
     def url_of(self, name):

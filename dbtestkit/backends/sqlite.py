@@ -16,12 +16,11 @@ from dbtestkit.backends.clone import Clone
 from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
-    FILE_MODE, Sidecar, Unsafe, check_private, owned, publish_golden, read_sidecar, signature,
-    unlink, unlink_database, vouch,
+    FILE_MODE, Sidecar, Unsafe, backup, backup_into_file, check_private, owned, publish_golden,
+    leftover_files, read_sidecar, signature, split_statements, unlink, unlink_database, vouch,
 )
 from dbtestkit.backends.sqlite_memory import (
-    CAN_DESERIALIZE, GoldenBytes, LazilySharedClone, backup_file, close_storage, connect_memdb,
-    memdb_uri,
+    CAN_DESERIALIZE, GoldenBytes, LazilySharedClone, close_storage, memdb_clone,
 )
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
@@ -33,10 +32,8 @@ class Backend(BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
-    # A private copy of the golden's bytes is the cheapest clone, made
-    # reachable by URL (a memdb backup) only when a test needs that
-    # (sqlite_memory.py); file clones are for URLs shared with other processes.
-    # Python 3.9/3.10 have no deserialize: their memory clones are memdb backups from the start.
+    # In memory: a private copy of the golden's bytes (Python 3.11+), a memdb
+    # backup once a URL is needed (sqlite_memory.py); files for other processes.
     clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
     # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
@@ -155,11 +152,18 @@ class Backend(BackendBase):
         if problem:
             raise GoldenMismatch(f"Golden {fingerprint[:12]} ({path}) cannot be cloned: {problem}.")
 
-    def start_build(self, fingerprint):
-        """Create the temporary file a golden is built in."""
+    def start_build(self, fingerprint, parent=None):
+        """Create the temporary file a golden is built in (a copy of the golden ``parent``, if given)."""
         name = f"build-{fingerprint[:16]}-{unique_suffix()}"
         path = self.directory / f"{name}.sqlite"
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+        if parent is not None:
+            try:
+                self._check_golden_unchanged(parent, self.golden_path(parent))
+                backup_into_file(lambda target: backup(self.golden_path(parent), target), path)
+            except BaseException:
+                unlink_database(path)
+                raise
         return BuildTarget(url=f"sqlite:///{path}", name=name, location=path)
 
     def publish(self, build, fingerprint):
@@ -200,7 +204,7 @@ class Backend(BackendBase):
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
         cursor = connection.connection.driver_connection.cursor()
-        for statement in _split_statements(sql):
+        for statement in split_statements(sql):
             cursor.execute(statement)
 
     def list_goldens(self):
@@ -240,43 +244,52 @@ class Backend(BackendBase):
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
-        if storage == "memory" and CAN_DESERIALIZE:
-            data = self._bytes.read(fingerprint, golden, self._vouched.get(fingerprint))
-            if data is not None:
-                return LazilySharedClone(self, name, fingerprint, data,
-                                         lambda target: self._backup_golden(fingerprint, golden, target))
+
+        def fill(target):  # checked again: a private copy may be shared much later
+            self._check_golden_unchanged(fingerprint, golden)
+            backup(golden, target)
+
+        data = self._bytes.read(fingerprint, golden, self._vouched.get(fingerprint)) \
+            if storage == "memory" and CAN_DESERIALIZE else None
+        if data is not None:
+            return LazilySharedClone(self, name, fingerprint, data, fill)
+        return self._new_clone(name, storage, fingerprint, fill, lambda path: shutil.copyfile(golden, path))
+
+    def _copy_clone(self, source, name, storage):
+        """Back the clone ``source`` (in memory or a file) up into memory or a new file."""
+        if source.keeper is not None:
+            fill = source.keeper.backup
+        else:
+            def fill(target):
+                backup(source.location, target)
+        return self._new_clone(name, storage, source.fingerprint, fill)
+
+    def _new_clone(self, name, storage, fingerprint, fill, copy_file=None):
+        # fill(target) backs the source up into an open sqlite3 connection;
+        # copy_file(path), where given, copies a file faster than a backup.
         if storage == "memory":
-            uri = memdb_uri(name)
-            keeper = connect_memdb(uri)
-            backup_file(golden, keeper)
-            return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
+            return memdb_clone(self, name, fingerprint, fill)
         if not self._clone_directory_checked:
             private_directory(self.clone_directory)
             self._clone_directory_checked = True
         path = self.clone_directory / f"{name}.sqlite"
-        shutil.copyfile(golden, path)
-        os.chmod(path, FILE_MODE)
+        if copy_file is not None:
+            copy_file(path)
+            os.chmod(path, FILE_MODE)
+        else:
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+            backup_into_file(fill, path)
         return Clone(self, f"sqlite:///{path}", name, location=path, fingerprint=fingerprint)
-
-    def _backup_golden(self, fingerprint, golden, target):
-        self._check_golden_unchanged(fingerprint, golden)
-        backup_file(golden, target)
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
-        # pysqlite defers BEGIN until the first DML, which breaks savepoints
-        # (the fix from SQLAlchemy's SQLite docs). It is applied only here:
-        # with it, every read holds a lock until commit, which clone-per-test
-        # suites that open several connections would trip over.
-        @event.listens_for(engine, "connect")
-        def _take_over_transactions(dbapi_connection, connection_record):
-            dbapi_connection.isolation_level = None
-
-        @event.listens_for(engine, "begin")
-        def _emit_begin(connection):
-            connection.exec_driver_sql("BEGIN")
-
+        _emit_begin(engine)
         super().prepare_outer_engine(engine)
+
+    def prepare_own_engine(self, engine):
+        """Make SAVEPOINT work on ``engine``, and its connections wait only briefly (see ``limit_lock_wait``)."""
+        _emit_begin(engine)
+        event.listen(engine, "connect", lambda dbapi_connection, _: self.limit_lock_wait(dbapi_connection))
 
     def limit_lock_wait(self, dbapi_connection):
         """Wait only briefly when the database is locked.
@@ -285,7 +298,8 @@ class Backend(BackendBase):
         so the test's own connection keeps this short wait too: waiting 5 s
         (the driver's default) would only delay the same "database is locked".
         """
-        dbapi_connection.execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
+        # Through a cursor (freed at once): aiosqlite's adapted connection has no execute().
+        dbapi_connection.cursor().execute(f"PRAGMA busy_timeout = {OUTER_BUSY_TIMEOUT_MS}")
 
     def is_lock_wait_timeout(self, dbapi_error):
         """Tell whether the error is SQLITE_BUSY, "database is locked"."""
@@ -318,11 +332,9 @@ class Backend(BackendBase):
         else:
             # Created here, exclusively and private, before the backup fills it.
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-            target = sqlite3.connect(path)
             try:
-                clone.keeper.backup(target)
+                backup_into_file(clone.keeper.backup, path)
             finally:
-                target.close()
                 close_storage(clone)
         # Written after the file: a kill in between leaves a kept file with an unknown test id.
         sidecar = Sidecar(kept / f"{stem}.json.partial")
@@ -361,22 +373,8 @@ class Backend(BackendBase):
         unlink_database(path)
 
     def leftover_clones(self):
-        """Return the file clones, and the half-kept clones, whose owning process is gone.
-
-        A keep killed before its sidecar was published (or a delete_kept killed
-        after removing it) leaves a kept file without a record: nobody can tell
-        which test it belonged to, so it is a leftover like any other.
-        """
-        found = []
-        if self.clone_directory.is_dir():
-            found += [p for p in self.clone_directory.glob("clone-*.sqlite") if owner_is_gone(p.name)]
-        if self.kept_directory.is_dir():
-            for path in sorted(self.kept_directory.iterdir()):
-                unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
-                if (unrecorded or path.name.endswith(".json.partial")) and owned(path) \
-                        and owner_is_gone(path.name):
-                    found.append(path)
-        return found
+        """Return the file clones, and the half-kept clones, whose owning process is gone."""
+        return leftover_files(self.clone_directory, self.kept_directory)
 
     def reap(self):
         """Delete leftover clones of dead processes; return their names."""
@@ -386,15 +384,14 @@ class Backend(BackendBase):
         return [p.name for p in reaped]
 
 
-def _split_statements(sql):
-    # sqlite3.complete_statement knows where a statement really ends (not
-    # inside strings or triggers), unlike a naive split on ";".
-    statement = ""
-    for line in sql.splitlines(keepends=True):
-        statement += line
-        if sqlite3.complete_statement(statement):
-            if statement.strip():
-                yield statement
-            statement = ""
-    if statement.strip():
-        yield statement
+def _emit_begin(engine):
+    # pysqlite and aiosqlite defer BEGIN until the first DML, which breaks savepoints
+    # (SQLAlchemy's documented fix). Only in savepoint mode: with it every read holds
+    # a lock until commit, which clone-per-test suites with several connections trip over.
+    @event.listens_for(engine, "connect")
+    def _take_over_transactions(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection):
+        connection.exec_driver_sql("BEGIN")

@@ -15,8 +15,11 @@ import contextlib
 import hashlib
 import json
 import os
+import sqlite3
 import stat
 import time
+
+from dbtestkit.backends.processes import owner_is_gone
 
 FILE_MODE = 0o600
 # What SQLite may keep beside a database file while it is open.
@@ -241,3 +244,55 @@ def unlink_database(path):
     """Delete a database file and whatever SQLite kept beside it."""
     for suffix in ("", *SIDE_FILES):
         unlink(f"{path}{suffix}")
+
+
+def backup_into_file(fill, path):
+    """Open the SQLite file ``path``, let ``fill(connection)`` back a database up into it, close it."""
+    target = sqlite3.connect(path)
+    try:
+        fill(target)
+    finally:
+        target.close()
+
+
+def backup(golden, target):
+    """Back the SQLite file ``golden`` up, read-only, into the open sqlite3 connection ``target``."""
+    source = sqlite3.connect(f"file:{golden}?mode=ro", uri=True)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+
+
+def split_statements(sql):
+    """Yield the statements of a multi-statement SQLite script."""
+    # sqlite3.complete_statement knows where a statement really ends (not
+    # inside strings or triggers), unlike a naive split on ";".
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            if statement.strip():
+                yield statement
+            statement = ""
+    if statement.strip():
+        yield statement
+
+
+def leftover_files(clone_directory, kept_directory):
+    """Return the clone files, and the half-kept clones in ``kept_directory``, of dead processes.
+
+    A keep killed before its sidecar was published (or a delete_kept killed
+    after removing it) leaves a kept file without a record: nobody can tell
+    which test it belonged to, so it is a leftover like any other.
+    """
+    found = []
+    if clone_directory.is_dir():
+        found += [p for p in clone_directory.glob("clone-*.sqlite") if owner_is_gone(p.name)]
+    if kept_directory.is_dir():
+        for path in sorted(kept_directory.iterdir()):
+            unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
+            if (unrecorded or path.name.endswith(".json.partial")) and owned(path) \
+                    and owner_is_gone(path.name):
+                found.append(path)
+    return found

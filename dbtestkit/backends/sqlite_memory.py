@@ -38,13 +38,12 @@ def connect_memdb(uri):
     return sqlite3.connect(uri, uri=True, check_same_thread=False)
 
 
-def backup_file(golden, target):
-    """Copy the database file ``golden`` into the connection ``target`` (SQLite's backup API)."""
-    source = sqlite3.connect(f"file:{golden}?mode=ro", uri=True)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
+def memdb_clone(backend, name, fingerprint, fill):
+    """Return a clone in a new memdb database, which ``fill(connection)`` backs a source up into."""
+    uri = memdb_uri(name)
+    keeper = connect_memdb(uri)
+    fill(keeper)
+    return Clone(backend, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
 
 
 class GoldenBytes:

@@ -9,6 +9,7 @@ from sqlalchemy.pool import NullPool
 
 from dbtestkit.backends.records import GoldenRecord
 from dbtestkit.exceptions import GoldenMismatch, MigrationError, describe_error
+from dbtestkit.golden.sources import BuildResult
 from dbtestkit.process_state import preserved
 from dbtestkit.report import report, verbose
 from dbtestkit.version import __version__
@@ -36,6 +37,55 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
     ``source`` builds the schema (see sources.py); ``before`` steps run on
     the empty database ahead of it, ``seeds`` after it.
     """
+    def build(target, reporter):
+        _build(backend, target, source, (before, seeds), fingerprint, reporter, label)
+
+    return _ensure(backend, fingerprint, label, progress, backend.start_build, build)
+
+
+def ensure_golden_from(backend, parent, fingerprint, label, steps, progress=None):
+    """Return the golden for ``fingerprint``, building it from a copy of the golden ``parent`` if need be.
+
+    ``parent`` is a ``PublishedGolden``; nothing of its history runs again.
+    ``steps(connection, reporter)`` runs on the copy (the reporter takes
+    ``revision_applied`` calls) and returns the ``BuildResult`` the new golden
+    is at: what the parent was at, or further. The copy is then recorded and
+    published as every golden is, under ``fingerprint``'s build lock.
+    """
+    def build(target, reporter):
+        engine = create_engine(target.url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                result = steps(connection, reporter)
+                if connection.in_transaction():
+                    connection.commit()
+                _record(backend, connection, target, fingerprint, result, label)
+        finally:
+            engine.dispose()
+
+    return _ensure(backend, fingerprint, label, progress,
+                   lambda name: backend.start_build(name, parent=parent.fingerprint), build)
+
+
+def parent_result(backend, parent):
+    """Return the ``BuildResult`` the published golden ``parent`` is at (heads, version table)."""
+    record = backend.read_record(parent.fingerprint)
+    problem = "it is gone" if record is None else record.mismatch(parent.fingerprint)
+    if problem:
+        raise GoldenMismatch(f"Golden {parent.fingerprint[:12]} cannot be built on: {problem}. Run again.")
+    return BuildResult(record.heads, record.version_table)
+
+
+def run_seeds(connection, backend, seeds):
+    """Run ``seeds`` (``Seed`` each) through ``connection`` in one transaction, as a build does."""
+    with connection.begin():
+        for seed in seeds:
+            _run_step(seed, connection, backend, "Seed")
+
+
+def _ensure(backend, fingerprint, label, progress, start, build):
+    # The frame every golden is made in: reuse a trusted one, else build it
+    # under the lock, into a temporary name, and publish it (or abandon it).
     started = time.perf_counter()
     if _trusted(backend, fingerprint):
         return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False, time.perf_counter() - started)
@@ -47,18 +97,18 @@ def ensure_golden(backend, source, seeds, fingerprint, label, progress=None, bef
             return PublishedGolden(fingerprint, backend.golden_url(fingerprint), False,
                           time.perf_counter() - started, waited)
         backend.remove_stale_builds(fingerprint)
-        progress = BuildProgress(fingerprint, label, always=progress)
-        build = backend.start_build(fingerprint)
+        reporter = BuildProgress(fingerprint, label, always=progress)
+        target = start(fingerprint)
         try:
             # env.py, migrations and seeds run in this process: a cold run must
             # leave it as a warm one (which runs none of them) would.
             with preserved():
-                _build(backend, build, source, (before, seeds), fingerprint, progress, label)
-            backend.publish(build, fingerprint)
+                build(target, reporter)
+            backend.publish(target, fingerprint)
         except BaseException:
-            backend.abandon(build)
+            backend.abandon(target)
             raise
-        progress.finish()
+        reporter.finish()
     return PublishedGolden(fingerprint, backend.golden_url(fingerprint), True, time.perf_counter() - started)
 
 
@@ -89,29 +139,32 @@ def _build(backend, build, source, steps, fingerprint, progress, label):
                 for step in before:
                     _run_step(step, connection, backend, "before_migrations step")
         with engine.connect() as connection:
-            result = source.build(connection, build.url, progress.revision_applied)
+            result = source.build(connection, build.url, progress.revision_applied,
+                                  lambda: backend.async_url(build.url))
             if connection.in_transaction():
                 connection.commit()
         with engine.connect() as connection:
             source.verify(connection, result)
             if connection.in_transaction():
                 connection.rollback()
-            with connection.begin():
-                for seed in seeds:
-                    _run_step(seed, connection, backend, "Seed")
-            record = GoldenRecord(
-                fingerprint=fingerprint,
-                heads=result.heads,
-                version_table=result.version_table,
-                dbtestkit_version=__version__,
-                built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                label=label,
-            )
-            build.record = record
-            with connection.begin():
-                backend.write_record(connection, record)
+            run_seeds(connection, backend, seeds)
+            _record(backend, connection, build, fingerprint, result, label)
     finally:
         engine.dispose()
+
+
+def _record(backend, connection, build, fingerprint, result, label):
+    record = GoldenRecord(
+        fingerprint=fingerprint,
+        heads=result.heads,
+        version_table=result.version_table,
+        dbtestkit_version=__version__,
+        built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        label=label,
+    )
+    build.record = record
+    with connection.begin():
+        backend.write_record(connection, record)
 
 
 def _run_step(step, connection, backend, kind):

@@ -12,6 +12,7 @@ from dbtestkit.golden.build import ensure_golden
 from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden.journal import journal_build
 from dbtestkit.golden.pool import ClonePool
+from dbtestkit.event_loops import outside_event_loop
 from dbtestkit.report import RUN
 
 
@@ -40,6 +41,8 @@ class Golden:
         self._published = None
         self._pools = {}
         self._pools_lock = threading.Lock()
+        # Whether clones are made ahead in background pools (the servers, unless switched off).
+        self.pooled = backend.pooled
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
@@ -58,15 +61,23 @@ class Golden:
 
         ``progress=True`` reports every migration of a build; the default
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
+        Called inside a running event loop, the build runs in a thread of its
+        own, where env.py may call ``asyncio.run()`` (the async template does).
         """
-        self._published = ensure_golden(
-            self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
-            before=self.before,
-        )
+        return outside_event_loop(self._ensure, progress)
+
+    def _ensure(self, progress):
+        self._published = self._ensure_published(progress)
         if self._published.built:
             journal_build(self.cache_dir, self._published, self.backend.name)
         RUN.golden_ready(self._published, self.name)
         return self._published
+
+    def _ensure_published(self, progress):
+        return ensure_golden(
+            self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
+            before=self.before,
+        )
 
     def clone(self, kind=None, enforce_foreign_keys=None):
         """Return a new copy of the golden; ``kind="shared"`` when another process must open it.
@@ -90,7 +101,7 @@ class Golden:
         return clone
 
     def _clone_from(self, published, storage):
-        if self.backend.pooled:
+        if self.pooled:
             return self._pool_for(published.fingerprint, storage).take()
         try:
             return self.backend.clone(published.fingerprint, storage)
@@ -129,6 +140,17 @@ class Golden:
         """
         return self.backend.prune_kept(keep_newest, label=self.name)
 
+    def discard(self):
+        """Delete the golden of the current fingerprint, if there is one; return whether there was."""
+        self.close()
+        fingerprint = self.fingerprint()
+        self._published = None
+        with self.backend.build_lock(fingerprint):
+            if self.backend.read_record(fingerprint) is None:
+                return False
+            self.backend.discard_golden(fingerprint)
+        return True
+
     def close(self):
         """Drop the clones prepared ahead for this golden (also done at exit)."""
         pools, self._pools = self._pools, {}
@@ -146,4 +168,5 @@ class Golden:
 
     def __repr__(self):
         return f"<Golden {self.name} on {self.backend.name}>"
+
 

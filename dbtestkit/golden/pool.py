@@ -21,9 +21,13 @@ MAX_PENDING_DROPS = 8
 class ClonePool:
     """Keeps ``size`` clones ready for the next tests; drops used ones off the critical path."""
 
-    def __init__(self, make_clone, size=2, workers=2):
+    def __init__(self, make_clone, size=2, workers=2, limit=None):
         self._make_clone = make_clone
         self._size = size
+        # At most this many clones are made ahead in all (a class that needs
+        # N copies): beyond it, take() makes one itself.
+        self._limit = limit
+        self._started = 0
         self._ready = collections.deque()
         self._drops = collections.deque()
         self._making = 0
@@ -45,11 +49,13 @@ class ClonePool:
                 raise RuntimeError("the clone pool is closed")
             self._waiting += 1
             self._changed.notify_all()
-            while not self._ready:
+            while not self._ready and not (self._exhausted() and not self._making):
                 self._changed.wait()
-            item = self._ready.popleft()
+            item = self._ready.popleft() if self._ready else None
             self._waiting -= 1
             self._changed.notify_all()
+        if item is None:
+            return self._make_clone()
         if isinstance(item, BaseException):
             # Preparing failed (the golden vanished, the server went away):
             # make one here so the caller sees the real error.
@@ -76,8 +82,8 @@ class ClonePool:
                 "pending_drops": len(self._drops),
             }
 
-    def close(self):
-        """Stop the workers, then drop every prepared and released clone."""
+    def close(self, hand_to=None):
+        """Stop the workers, then drop every prepared and released clone (or pass each to ``hand_to``)."""
         with self._changed:
             if self._closed:
                 return
@@ -90,19 +96,26 @@ class ClonePool:
         self._drops.clear()
         for item in leftovers:
             if not isinstance(item, BaseException):
-                self._drop(item)
+                if hand_to is not None:
+                    hand_to(item)
+                else:
+                    self._drop(item)
 
     def _next_job(self):
         with self._changed:
             while not self._closed:
                 wanted = self._size + self._waiting - len(self._ready) - self._making
-                if wanted > 0 and len(self._drops) < MAX_PENDING_DROPS:
+                if wanted > 0 and not self._exhausted() and len(self._drops) < MAX_PENDING_DROPS:
                     self._making += 1
+                    self._started += 1
                     return "make"
                 if self._drops:
                     return self._drops.popleft()
                 self._changed.wait()
             return None
+
+    def _exhausted(self):
+        return self._limit is not None and self._started >= self._limit
 
     def _run(self):
         while True:

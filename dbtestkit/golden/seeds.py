@@ -31,6 +31,13 @@ class Seed:
         function = self.function
         return f"{getattr(function, '__module__', '?')}.{getattr(function, '__qualname__', repr(function))}"
 
+    @property
+    def short_name(self):
+        """Return the seed's file or function name alone, for labels."""
+        if self.path is not None:
+            return self.path.stem
+        return getattr(self.function, "__name__", "seed")
+
     def source_bytes(self):
         """Return the bytes that define what this seed inserts."""
         if self.path is not None:

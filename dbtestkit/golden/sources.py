@@ -40,8 +40,14 @@ class AlembicSource:
         options = [(f"option:{key}", value) for key, value in self.project.schema_options()]
         return [("schema", "alembic"), *options, *file_parts(self.project.source_files())]
 
-    def build(self, connection, url, on_revision):
-        """Migrate ``connection`` to head; return the heads it should now be at."""
+    def build(self, connection, url, on_revision, async_url=None):
+        """Migrate ``connection`` to head; return the heads it should now be at.
+
+        ``async_url()`` returns the same database's URL with an async driver,
+        which an env.py that builds an async engine is given as sqlalchemy.url.
+        """
+        if self.project.async_env and async_url is not None:
+            url = async_url()
         return BuildResult(*driver.upgrade_to_head(self.project, url, connection, on_revision))
 
     def verify(self, connection, result):
@@ -81,7 +87,7 @@ class MetadataSource:
                 parts.append((f"index:{index.name}", str(CreateIndex(index).compile(dialect=dialect))))
         return parts
 
-    def build(self, connection, url, on_revision):
+    def build(self, connection, url, on_revision, async_url=None):
         """Create every table of the metadata through ``connection``; there are no heads."""
         with connection.begin():
             self.metadata.create_all(connection)

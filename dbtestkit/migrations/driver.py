@@ -10,7 +10,7 @@ import gc
 import os
 import sys
 
-from dbtestkit.exceptions import MigrationError, describe_error
+from dbtestkit.exceptions import ConfigurationError, MigrationError, describe_error
 
 
 def alembic_config(project, url=None, connection=None):
@@ -138,6 +138,26 @@ def downgrade_step(script, revision):
     from alembic.runtime.migration import MigrationStep
 
     return MigrationStep.downgrade_from_script(script.revision_map, revision)
+
+
+def revisions_between(script, heads, destination, upgrade):
+    """Return the revisions that go from ``heads`` to ``destination``, in the order they run.
+
+    ``upgrade`` chooses the direction; ``destination`` is a revision id,
+    ``"heads"``, ``"base"`` or relative (``"+1"``, ``"-1"``). A walk Alembic
+    cannot make is a ConfigurationError giving Alembic's reason.
+    """
+    from alembic.script.revision import RevisionError
+    from alembic.util import CommandError
+
+    try:
+        if upgrade:
+            steps = script._upgrade_revs(destination, tuple(heads))
+        else:
+            steps = script._downgrade_revs(destination, tuple(heads) or None)
+    except (CommandError, RevisionError) as error:
+        raise ConfigurationError(str(error)) from error
+    return [step.revision for step in steps]
 
 
 def compare_models(connection, opts, metadata):

@@ -27,6 +27,9 @@ NON_SCHEMA_OPTIONS = frozenset({
 })
 SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ":": ":", ";": ";"}
 LEGACY_SPLIT = re.compile(r", *|(?: +)")
+# What an env.py that builds an async engine from sqlalchemy.url says (the
+# `alembic init -t async` template and its variants): it needs an async URL.
+ASYNC_ENV = re.compile(rb"\b(async_engine_from_config|create_async_engine)\b")
 
 
 class AlembicProject:
@@ -112,6 +115,13 @@ class AlembicProject:
                 f"path_separator {separator!r} in {self.ini_path} is not one of {sorted(SEPARATORS)}."
             )
         return [resolve_location(part.strip()) for part in parts if part.strip()]
+
+    @property
+    def async_env(self):
+        """Whether env.py builds an async engine from ``sqlalchemy.url`` (so it needs an async driver there)."""
+        if not hasattr(self, "_async_env"):
+            self._async_env = bool(ASYNC_ENV.search((self.script_location / "env.py").read_bytes()))
+        return self._async_env
 
     def schema_options(self):
         """Return the main-section options that can change the built schema, sorted."""

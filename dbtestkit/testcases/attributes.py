@@ -27,10 +27,11 @@ class SetInSetUp:
         try:
             value = test.__dict__[self.name]
         except KeyError:
+            hook, call = getattr(test, "_dbtestkit_setup_hook", ("setUp", "super().setUp()"))
             raise SetUpNotCalled(
-                f"self.{self.name} is not set: {type(test).__qualname__}.setUp does not call "
-                f"super().setUp(), which is where {self.base} prepares each test's database. "
-                "Call super().setUp() first in setUp overrides."
+                f"self.{self.name} is not set: {type(test).__qualname__}.{hook} does not call "
+                f"{call}, which is where {self.base} prepares each test's database. "
+                f"Call {call} first in {hook} overrides."
             ) from None
         if isinstance(value, Deferred):
             value = test.__dict__[self.name] = value.make()

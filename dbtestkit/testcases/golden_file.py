@@ -4,43 +4,19 @@ import unittest
 
 from sqlalchemy.orm import Session
 
+from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.report import report
 from dbtestkit.testcases.app_sessions import AppSessions
 from dbtestkit.testcases.attributes import Deferred, SetInSetUp, database_of
 
 
-class GoldenFileTestCase(AppSessions, unittest.TestCase):
-    """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
+class KeepsFailedClones:
+    """Drops a test's clones after it ran, or keeps them (``DBTESTKIT_KEEP``) when it failed.
 
-    Per test: ``self.url``, ``self.engine``, ``self.session``. Set
-    ``clone_kind = "shared"`` when another process must open ``self.url``.
-    With ``DBTESTKIT_KEEP=1`` the clone of a failed test is kept and its path printed.
-    ``self.bind_sessionmaker(SessionLocal)`` points the app's own sessions at the clone.
+    Mixed into the clone-per-test classes, sync and async; ``setUp`` appends
+    ``(database, clone)`` to ``self._dbtestkit_clones`` and registers
+    ``_release_clones_unless_run_decides`` as a cleanup.
     """
-
-    database = None
-    clone_kind = None
-    url = SetInSetUp()
-    engine = SetInSetUp()
-    session = SetInSetUp()
-
-    def setUp(self):
-        super().setUp()
-        database = database_of(type(self))
-        clone = database.clone(kind=self.clone_kind)
-        self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
-        self.addCleanup(self._release_clones_unless_run_decides)
-        # Read on first use: a SQLite clone is made reachable by URL only if a test needs it.
-        self.url = Deferred(clone.share)
-        self.engine = clone.engine
-        self.session = self._make_session()
-        self.addCleanup(self.session.close)
-
-    def _make_session(self):
-        return Session(bind=self.engine)
-
-    def _dbtestkit_app_bind(self):
-        return self.engine, False
 
     def run(self, result=None):
         # Whether a test failed is only known for sure once run() has reported
@@ -68,6 +44,72 @@ class GoldenFileTestCase(AppSessions, unittest.TestCase):
                 report(f"kept the clone of failed test {self.id()} at {location}")
             else:
                 clone.drop()
+
+
+class GoldenFileTestCase(KeepsFailedClones, AppSessions, unittest.TestCase):
+    """Each test gets its own clone of the golden: commit for real, run DDL, open engines.
+
+    Per test: ``self.url``, ``self.engine``, ``self.session``. Set
+    ``clone_kind = "shared"`` when another process must open ``self.url``.
+    Rows that ``setUpTestData`` commits are loaded once per class, into a
+    snapshot each test gets a copy of. With ``DBTESTKIT_KEEP=1`` the clone of
+    a failed test is kept and its path printed.
+    ``self.bind_sessionmaker(SessionLocal)`` points the app's own sessions at the clone.
+    """
+
+    database = None
+    clone_kind = None
+    url = SetInSetUp()
+    engine = SetInSetUp()
+    session = SetInSetUp()
+
+    @classmethod
+    def setUpTestData(cls, connection):
+        """Override to load rows once per class: committed into a class snapshot, copied for each test."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls._dbtestkit_snapshot = None
+        if _has_class_data(cls):
+            # One copy per test: no more are made ahead (a run of a few tests may take fewer).
+            expected = len(unittest.defaultTestLoader.getTestCaseNames(cls))
+            snapshot = database_of(cls).snapshot(cls.setUpTestData, expected)
+            # A class cleanup runs even when setUpClass fails half-way.
+            cls.addClassCleanup(snapshot.close)
+            snapshot.open()
+            cls._dbtestkit_snapshot = snapshot
+
+    def setUp(self):
+        super().setUp()
+        cls = type(self)
+        database = database_of(cls)
+        if not _has_class_data(cls):
+            clone = database.clone(kind=self.clone_kind)
+        elif cls.__dict__.get("_dbtestkit_snapshot") is not None:
+            clone = cls._dbtestkit_snapshot.clone(kind=self.clone_kind)
+        else:
+            raise ConfigurationError(
+                f"{cls.__qualname__}.setUpClass did not call super().setUpClass(); "
+                "GoldenFileTestCase loads setUpTestData's rows there."
+            )
+        self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
+        self.addCleanup(self._release_clones_unless_run_decides)
+        # Read on first use: a SQLite clone is made reachable by URL only if a test needs it.
+        self.url = Deferred(clone.share)
+        self.engine = clone.engine
+        self.session = self._make_session()
+        self.addCleanup(self.session.close)
+
+    def _make_session(self):
+        return Session(bind=self.engine)
+
+    def _dbtestkit_app_bind(self):
+        return self.engine, False
+
+
+def _has_class_data(cls):
+    return cls.setUpTestData.__func__ is not GoldenFileTestCase.setUpTestData.__func__
 
 
 class _FailureWatch:

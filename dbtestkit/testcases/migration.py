@@ -4,6 +4,7 @@ import unittest
 
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.migration_checks import CHECKS, CheckOptions, MigrationRunner, run_check, select_checks
+from dbtestkit.migration_checks.stepper import Stepper
 from dbtestkit.migration_checks.twins import CloneKeeper
 from dbtestkit.testcases.attributes import database_of
 
@@ -23,6 +24,10 @@ class MigrationTestCase(unittest.TestCase):
     ``ignore_tables`` (names or shell patterns of tables the models do not own)
     and ``minimum_downgrade_revision`` (downgrades at and below it are not run).
     Override ``include_object`` to leave other objects out of the model comparison.
+    Data-migration tests use ``migrate_up_to``, ``migrate_up_one``,
+    ``migrate_down_one``, ``migrate_down_to``, ``insert_into`` and
+    ``self.connection``, each test on a database of its own; ``checks = []``
+    leaves the built-in checks out.
     """
 
     database = None
@@ -31,6 +36,8 @@ class MigrationTestCase(unittest.TestCase):
     skip_checks = ()
     ignore_tables = ()
     minimum_downgrade_revision = None
+    # Data-migration tests: whether migrate_up_to may start from the golden at head and walk down.
+    walk_down_from_head = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -43,6 +50,9 @@ class MigrationTestCase(unittest.TestCase):
         cls._dbtestkit_selected = select_checks(cls.checks, cls.skip_checks, _name(cls))
         # The test methods live on subclasses only, so the base class, when a
         # test module imports it by name, is collected as a class without tests.
+        # ``checks = []``: a class of data-migration tests alone.
+        if cls.checks is not None and not cls.checks:
+            return
         for check in CHECKS:
             if not hasattr(cls, f"test_{check}"):
                 setattr(cls, f"test_{check}", _test_method(check))
@@ -55,6 +65,42 @@ class MigrationTestCase(unittest.TestCase):
             cls._dbtestkit_keeper = None
             keeper.close()
         super().tearDownClass()
+
+    # -- data-migration tests: one database per test, moved through the history --
+
+    @property
+    def connection(self):
+        """A connection to this test's database, at base until a ``migrate_*`` call moves it."""
+        return self._dbtestkit_stepper().connection
+
+    def migrate_up_to(self, revision):
+        """Upgrade this test's database to ``revision`` (an id, a file label, or ``"head"``)."""
+        self._dbtestkit_stepper().up_to(revision)
+
+    def migrate_up_one(self):
+        """Upgrade this test's database by one revision."""
+        self._dbtestkit_stepper().up_one()
+
+    def migrate_down_one(self):
+        """Downgrade this test's database by one revision."""
+        self._dbtestkit_stepper().down_one()
+
+    def migrate_down_to(self, revision):
+        """Downgrade this test's database to ``revision`` (an id, a file label, or ``"base"``)."""
+        self._dbtestkit_stepper().down_to(revision)
+
+    def insert_into(self, table, rows):
+        """Insert ``rows`` (dicts, or one dict) into ``table`` as it is now, committed."""
+        self._dbtestkit_stepper().insert_into(table, rows)
+
+    def _dbtestkit_stepper(self):
+        stepper = self.__dict__.get("_dbtestkit_stepper_")
+        if stepper is None:
+            runner = MigrationRunner(self._database(), self._options())
+            stepper = Stepper(runner, walk_down=self.walk_down_from_head)
+            self.__dict__["_dbtestkit_stepper_"] = stepper
+            self.addCleanup(stepper.close)
+        return stepper
 
     def include_object(self, object, name, type_, reflected, compare_to):
         """Override to leave objects out of ``test_model_definitions_match_ddl`` (Alembic's hook)."""

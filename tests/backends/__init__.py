@@ -3,7 +3,8 @@
 A contract is a mixin (not a TestCase, so it is never collected alone)
 decorated with ``@for_each_backend()``; the decorator adds one TestCase per
 backend to the mixin's module, e.g. ``CrashPointsOnSQLite``,
-``CrashPointsOnPostgreSQL`` and ``CrashPointsOnMariaDB``. Each gets
+``CrashPointsOnPostgreSQL``, ``CrashPointsOnEmbeddedPostgreSQL`` (the same
+backend on the embedded cluster) and ``CrashPointsOnMariaDB``. Each gets
 ``self.side`` (a ``tests.backends.sides`` object that knows where that backend
 keeps things: ``url``, ``artifacts(fingerprint)``, ``golden_only(fingerprint)``,
 ``account(test, fingerprints)``), and ``self.make_database()``.
@@ -21,7 +22,10 @@ from tests.support import CONNECTION_ENV_PY, TempProjectCase
 
 BACKENDS = ("sqlite", "postgresql", "mysql")
 # Class-name suffixes; the MySQL backend is tested on MariaDB here.
-LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MariaDB"}
+LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "embedded": "EmbeddedPostgreSQL", "mysql": "MariaDB"}
+# The sides each backend is tested on: PostgreSQL on the system server and on
+# the embedded cluster (postgresql+embedded://), the same backend either way.
+SIDES = {"sqlite": ("sqlite",), "postgresql": ("postgresql", "embedded"), "mysql": ("mysql",)}
 
 
 def for_each_backend(*backends):
@@ -30,12 +34,14 @@ def for_each_backend(*backends):
     def decorate(mixin):
         module = sys.modules[mixin.__module__]
         for backend in backends or BACKENDS:
-            name = f"{mixin.__name__}On{LABELS[backend]}"
-            case = type(name, (mixin, BackendCase), {
-                "backend": backend, "__module__": mixin.__module__, "__qualname__": name,
-                "__doc__": f"{(mixin.__doc__ or mixin.__name__).strip()} ({LABELS[backend]})",
-            })
-            setattr(module, name, case)
+            for side in SIDES[backend]:
+                name = f"{mixin.__name__}On{LABELS[side]}"
+                case = type(name, (mixin, BackendCase), {
+                    "backend": backend, "side_name": side, "__module__": mixin.__module__,
+                    "__qualname__": name,
+                    "__doc__": f"{(mixin.__doc__ or mixin.__name__).strip()} ({LABELS[side]})",
+                })
+                setattr(module, name, case)
         return mixin
 
     return decorate
@@ -45,12 +51,14 @@ class BackendCase(TempProjectCase):
     """A TempProjectCase on one backend (``backend``), with a fingerprint no other test shares."""
 
     backend = None
+    # Where the backend is tested: its own name, or "embedded" for PostgreSQL's embedded cluster.
+    side_name = None
 
     def setUp(self):
         from tests.backends.sides import side_for
 
         # Before TempProjectCase.setUp, which hides DBTESTKIT_* (DBTESTKIT_REQUIRE too).
-        self.side = side_for(self, self.backend)
+        self.side = side_for(self, self.side_name or self.backend)
         self.token = secrets.token_hex(8)
         super().setUp()
         self.side.attach(self)
@@ -61,6 +69,6 @@ class BackendCase(TempProjectCase):
 
     def make_database(self, url=None, **kwargs):
         """Return a TestDatabase on this backend (or ``url``); everything of it is removed after the test."""
-        database = self.database(url=url or self.side.url, **kwargs)
+        database = self.database(url=url or self.side.database_url, **kwargs)
         self.side.forget_after(self, database)
         return database

@@ -1,0 +1,1 @@
+"""A small async task tracker: projects, tasks, and a service over AsyncSession."""
