@@ -31,6 +31,12 @@ class Heads(TempProjectCase):
         path.write_text(text.replace("down_revision = '0004'", "down_revision: str = '0004'"))
         self.assertEqual(self.heads(), ["0099"])
 
+    def test_an_id_spread_over_lines_and_one_quoted_in_a_docstring(self):
+        path = write_revision(self.versions, "0099", "spread", "pass", down_revision="0004")
+        text = path.read_text().replace("down_revision = '0004'", "down_revision = (\n    '0004',\n)")
+        path.write_text('"""Was:\nrevision = "0042"\n"""\n' + text.split('"""', 2)[2])
+        self.assertEqual(self.heads(), ["0099"])
+
     def test_ids_that_are_not_literals_leave_the_graph_unknown(self):
         path = write_revision(self.versions, "0099", "computed", "pass", down_revision="0004")
         path.write_text(path.read_text().replace('revision = "0099"', 'revision = "00" + "99"'))
