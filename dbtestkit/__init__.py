@@ -5,6 +5,7 @@ import importlib
 from dbtestkit.database import TestDatabase
 from dbtestkit.exceptions import (
     BackendUnavailable,
+    CloneNotShareable,
     ConfigurationError,
     ConnectionLost,
     DbtestkitError,
@@ -37,6 +38,7 @@ __all__ = [
     "AsyncDatabaseTestCase",
     "AsyncGoldenFileTestCase",
     "BackendUnavailable",
+    "CloneNotShareable",
     "ConfigurationError",
     "ConnectionLost",
     "DatabaseTestCase",
