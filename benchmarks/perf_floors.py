@@ -76,18 +76,11 @@ def rows(database, table):
             c.execute(query)
         clone.drop()
 
-    def url():
+    def url(write_first=False):
         clone = database.clone()
-        engine = sa.create_engine(clone.url)
-        with engine.connect() as c:
-            c.execute(query)
-        engine.dispose()
-        clone.drop()
-
-    def url_after_write():
-        clone = database.clone()
-        with clone.engine.begin() as c:
-            c.execute(insert)
+        if write_first:
+            with clone.engine.begin() as c:
+                c.execute(insert)
         engine = sa.create_engine(clone.url)
         with engine.connect() as c:
             c.execute(query)
@@ -99,7 +92,7 @@ def rows(database, table):
         "dbtestkit engine only": engine_only,
         "floor backup memdb": floor_backup,
         "dbtestkit url": url,
-        "dbtestkit url after write": url_after_write,
+        "dbtestkit url after write": lambda: url(write_first=True),
     }
 
 
