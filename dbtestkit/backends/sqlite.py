@@ -32,8 +32,7 @@ class Backend(BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
-    # In memory: a private copy of the golden's bytes (Python 3.11+), a memdb
-    # backup once a URL is needed (sqlite_memory.py); files for other processes.
+    # Memory: the golden's bytes, backed up into memdb once a URL is needed (sqlite_memory.py).
     clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
     # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
@@ -280,6 +279,10 @@ class Backend(BackendBase):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
             backup_into_file(fill, path)
         return Clone(self, f"sqlite:///{path}", name, location=path, fingerprint=fingerprint)
+
+    def prepare_build_engine(self, engine):
+        """Commit without waiting for the disk: ``publish`` flushes the finished build once."""
+        event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA synchronous = OFF"))
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""

@@ -190,6 +190,12 @@ def publish_golden(build, golden, record_path, temporary_record, fields):
     The record is renamed into place last: a kill at any earlier moment
     leaves a golden without a record, which nothing trusts.
     """
+    # Built with synchronous = OFF: flushed here, once, before anything vouches for it.
+    fd = os.open(build, os.O_RDONLY | _NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     digest = checksum(build)
     os.chmod(build, FILE_MODE)
     # A record left by an earlier golden must not vouch for this one.

@@ -54,6 +54,7 @@ def ensure_golden_from(backend, parent, fingerprint, label, steps, progress=None
     """
     def build(target, reporter):
         engine = create_engine(target.url, poolclass=NullPool)
+        backend.prepare_build_engine(engine)
         try:
             with engine.connect() as connection:
                 result = steps(connection, reporter)
@@ -133,6 +134,7 @@ def _build(backend, build, source, steps, fingerprint, progress, label):
     # env.py that opens its own connection does not wait on our lock.
     before, seeds = steps
     engine = create_engine(build.url, poolclass=NullPool)
+    backend.prepare_build_engine(engine)
     try:
         if before:
             with engine.connect() as connection, connection.begin():
