@@ -2,7 +2,6 @@
 
 import importlib
 
-from dbtestkit.database import TestDatabase
 from dbtestkit.exceptions import (
     BackendUnavailable,
     CloneNotShareable,
@@ -16,9 +15,11 @@ from dbtestkit.exceptions import (
 )
 from dbtestkit.version import __version__
 
-# The unittest layer is imported on first use: a CLI or a pytest fixture that
-# only needs TestDatabase should not pay for importing unittest.
+# Imported on first use: a CLI or a pytest fixture that only needs TestDatabase
+# should not pay for importing unittest, and the pytest plugin, loaded into
+# every pytest run, should not pay for SQLAlchemy until a test asks for a database.
 _LAZY = {
+    "TestDatabase": "dbtestkit.database",
     "AsyncDatabaseTestCase": "dbtestkit.testcases.async_savepoint",
     "AsyncGoldenFileTestCase": "dbtestkit.testcases.async_golden_file",
     "DatabaseTestCase": "dbtestkit.testcases.savepoint",

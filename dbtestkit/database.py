@@ -179,9 +179,12 @@ class TestDatabase:
 
         return setUpModule, tearDownModule
 
-    def shared_scope(self):
-        """Return a new ``SharedScope``: one outer transaction that test classes join (a nose2 layer, a fixture)."""
-        return SharedScope(self.golden)
+    def shared_scope(self, load=None):
+        """Return a new ``SharedScope``: one outer transaction that test classes join (a nose2 layer, a fixture).
+
+        ``load(connection)`` inserts data that every class joining it sees.
+        """
+        return SharedScope(self.golden, load)
 
     def class_scope(self, load=None, module=None, shared=None):
         """Return the (unopened) ``ClassScope`` one test class runs in, as ``DatabaseTestCase`` uses it.

@@ -101,7 +101,9 @@ class ClassData:
 
     def ensure(self):
         """Load the class data unless it is already loaded in the current outer transaction."""
-        if self.generation == self.outer.generation and self.savepoint.is_active:
+        # Discarded (another class ran in between) means loaded again, even in the same transaction.
+        current = self.savepoint is not None and self.generation == self.outer.generation
+        if current and self.savepoint.is_active:
             return
         self.savepoint = self.outer.connection.begin_nested()
         self.generation = self.outer.generation
@@ -173,11 +175,17 @@ class TestTransaction:
 
 
 class SharedScope:
-    """One outer transaction shared by several test classes (those of a module, or of a nose2 layer)."""
+    """One outer transaction shared by several test classes (those of a module, or of a nose2 layer).
 
-    def __init__(self, golden):
+    ``load(connection)``, if given, inserts data every class of the scope
+    sees, in a savepoint below theirs (a pytest module's test data).
+    """
+
+    def __init__(self, golden, load=None):
         self.golden = golden
+        self.load = load
         self.outer = None
+        self.data = None
         # The class whose data is loaded now; another class's tests roll it back first.
         self.active_class = None
 
@@ -187,12 +195,15 @@ class SharedScope:
         outer = OuterTransaction(self.golden)
         outer.open()
         self.outer = outer
+        if self.load is not None:
+            self.data = ClassData(outer, self.load)
 
     def close(self):
         """Roll back and drop the shared clone."""
         if self.outer is not None:
             self.outer.close()
             self.outer = None
+        self.data = None
 
 
 class ClassScope:
@@ -252,6 +263,9 @@ class ClassScope:
             shared.active_class.data.discard()
         if shared is not None:
             shared.active_class = self
+            if shared.data is not None:
+                # Below the class's own savepoint: loaded first, and again after a reopen.
+                shared.data.ensure()
         self.data.ensure()
 
     def close(self):

@@ -30,6 +30,8 @@ class RunStats:
     def __init__(self):
         self.goldens = {}
         self.clone_seconds = []
+        # Set when a test runner prints the summary itself (pytest captures stderr at exit).
+        self.claimed = False
 
     def golden_ready(self, golden, label):
         """Note that ``golden`` was reused or built (the first event per fingerprint counts)."""
@@ -57,12 +59,17 @@ class RunStats:
             lines.append(f"{len(self.clone_seconds)} clones made, median {median:.1f} ms")
         return lines
 
+    def claim(self):
+        """Return the summary lines, leaving it to the caller to show them instead of the exit hook."""
+        self.claimed = True
+        return [f"[pid {os.getpid()}] {line}" for line in self.summary()]
+
 
 RUN = RunStats()
 
 
 def _report_summary():
-    if verbose():
+    if verbose() and not RUN.claimed:
         for line in RUN.summary():
             report(f"[pid {os.getpid()}] {line}")
 
