@@ -296,6 +296,9 @@ class BackendBase(abc.ABC):
 
     # -- savepoint mode: optional hooks ---------------------------------------
 
+    def prepare_build_engine(self, engine):
+        """Adjust the engine a golden is built through (durability only: the build is made durable at publish)."""
+
     def prepare_outer_engine(self, engine):
         """Adjust the engine of a savepoint-mode clone before its first connection.
 

@@ -82,6 +82,7 @@ def ensure_golden_from(backend, parent, fingerprint, label, steps, progress=None
 
     def build(target, prefix, reporter):
         engine = create_engine(target.url, poolclass=NullPool)
+        backend.prepare_build_engine(engine)
         try:
             with engine.connect() as connection:
                 result = steps(connection, reporter, at[-1])
@@ -171,6 +172,7 @@ def _build(backend, build, source, steps, lineage, progress, label):
     before, seeds = steps
     fingerprint, prefix = lineage
     engine = create_engine(build.url, poolclass=NullPool)
+    backend.prepare_build_engine(engine)
     try:
         if before:
             with engine.connect() as connection, connection.begin():

@@ -50,7 +50,8 @@ class Golden:
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
-        return self._fingerprint(self.source.fingerprint_parts(self.backend.dialect))
+        # The dialect is made only for a source that renders DDL (importing it costs ms).
+        return self._fingerprint(self.source.fingerprint_parts(lambda: self.backend.dialect))
 
     def prefix_fingerprints(self):
         """Yield a ``Prefix`` (``fingerprint``, ``heads``, ``revisions``) for the goldens of earlier states of this history, longest first.
@@ -61,7 +62,7 @@ class Golden:
         """
         if self.seeds:
             return
-        for parts, heads, revisions in self.source.prefix_parts(self.backend.dialect):
+        for parts, heads, revisions in self.source.prefix_parts(lambda: self.backend.dialect):
             yield Prefix(self._fingerprint(parts), heads, revisions)
 
     def _fingerprint(self, source_parts):

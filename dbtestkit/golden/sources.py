@@ -37,7 +37,7 @@ class AlembicSource:
         return cls(AlembicProject.from_config(config))
 
     def fingerprint_parts(self, dialect):
-        """Return the parts of the fingerprint this schema contributes."""
+        """Return the parts of the fingerprint this schema contributes (``dialect()``: not needed)."""
         return self._parts(self.project.source_files())
 
     def _parts(self, files):
@@ -112,8 +112,9 @@ class MetadataSource:
         self.metadata = metadata
 
     def fingerprint_parts(self, dialect):
-        """Return the DDL this metadata emits on ``dialect``, as fingerprint parts."""
+        """Return the DDL this metadata emits on the dialect ``dialect()`` returns, as fingerprint parts."""
         parts = [("schema", "metadata")]
+        dialect = dialect()
         for table in self.metadata.sorted_tables:
             parts.append((f"table:{table.fullname}", str(CreateTable(table).compile(dialect=dialect))))
             for index in sorted(table.indexes, key=lambda i: i.name or ""):

@@ -157,3 +157,30 @@ def _topological(by_id):
     if len(order) != len(by_id):
         raise Unsure("the revisions form a cycle")
     return order
+
+
+def heads(project):
+    """Return the sorted head revision ids of ``project`` (an ``AlembicProject``), None when unknown.
+
+    Unknown means some revision file does not state its ids as literals, or
+    the graph is one Alembic would refuse (a repeated id, a parent no file
+    defines): the loaded history then gives the answer, and its message.
+    """
+    if project.options.get("sourceless", "").lower() in ("true", "1", "yes", "on"):
+        return None  # revisions may be .pyc files only, which are not read here
+    parents = {}
+    try:
+        for label, path in project.source_files():
+            if label == "env.py" or label.rsplit("/", 1)[-1] == "__init__.py":
+                continue  # Alembic does not read these as revisions either
+            with open(path, "rb") as source:
+                node = read_node(source.read(), path)
+            if node is None or "down_revision" not in node.values or node.revision in parents:
+                return None
+            parents[node.revision] = _ids(node.values["down_revision"], path)
+    except (OSError, Unsure):
+        return None
+    referenced = {parent for down in parents.values() for parent in down}
+    if not referenced <= parents.keys():
+        return None
+    return sorted(parents.keys() - referenced)
