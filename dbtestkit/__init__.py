@@ -4,6 +4,7 @@ import importlib
 
 from dbtestkit.exceptions import (
     BackendUnavailable,
+    CloneNotShareable,
     ConfigurationError,
     ConnectionLost,
     DbtestkitError,
@@ -38,6 +39,7 @@ __all__ = [
     "AsyncDatabaseTestCase",
     "AsyncGoldenFileTestCase",
     "BackendUnavailable",
+    "CloneNotShareable",
     "ConfigurationError",
     "ConnectionLost",
     "DatabaseTestCase",

@@ -26,8 +26,19 @@ def cmd_fingerprint(database, args):
 def cmd_build(database, args):
     """Build the golden ahead of time (with progress), unless a trusted one exists."""
     golden = database.ensure_golden(progress=True)
-    state = "built" if golden.built else "already built"
+    if golden.restored:
+        state = "restored from the archive"
+    elif golden.parent:
+        state = f"built from golden {golden.parent[:12]} (only the new revisions ran)"
+    else:
+        state = "built" if golden.built else "already built"
     print(f"golden {golden.fingerprint} {state} ({golden.seconds:.2f}s)")
+    return EXIT_OK
+
+
+def cmd_export(database, args):
+    """Write the golden (built first if need be) into DIR as an archive named by its fingerprint."""
+    print(database.export(args.directory))
     return EXIT_OK
 
 
@@ -122,6 +133,7 @@ COMMANDS = {
     "status": cmd_status,
     "build": cmd_build,
     "fingerprint": cmd_fingerprint,
+    "export": cmd_export,
     "prune": cmd_prune,
     "reap": cmd_reap,
 }
@@ -140,6 +152,7 @@ def build_parser():
         name: commands.add_parser(name, help=function.__doc__, description=function.__doc__)
         for name, function in COMMANDS.items()
     }
+    subparsers["export"].add_argument("directory", metavar="DIR", help="where to write the archive")
     commands.add_parser("server", help=cmd_server.__doc__, description=cmd_server.__doc__).add_argument(
         "action", choices=("status", "start", "stop"), help="what to do with the cluster")
     subparsers["prune"].add_argument(

@@ -15,10 +15,10 @@ ENV_PREFIX = "DBTESTKIT_"
 SETUP_CFG_SECTION = "dbtestkit"
 PYPROJECT_TABLE = "tool.dbtestkit"
 DEFAULT_URL = "sqlite://"
-SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name", "sqlite_foreign_keys")
+SETTING_NAMES = ("url", "alembic_ini", "cache_dir", "keep", "name", "sqlite_foreign_keys", "archive")
 # Relative paths in setup.cfg (or pyproject.toml) are relative to that file,
 # not to wherever the test runner happened to be started.
-PATH_SETTINGS = ("alembic_ini", "cache_dir")
+PATH_SETTINGS = ("alembic_ini", "cache_dir", "archive")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off", ""})
 
@@ -34,6 +34,8 @@ class Settings:
     name: "str | None"
     # PRAGMA foreign_keys=ON on every SQLite connection a test gets (SQLite's default is off).
     sqlite_foreign_keys: bool = True
+    # A directory of golden archives (a CI cache): restored from, written to.
+    archive: "Path | None" = None
     # Where each setting came from, in words an error message can name:
     # "--url", "DBTESTKIT_URL", "url in /src/setup.cfg [dbtestkit]", ...
     origins: dict = field(default_factory=dict, compare=False)
@@ -76,6 +78,7 @@ def resolve_settings(search_from=None, keyword_origins=None, **given):
         name=values["name"],
         sqlite_foreign_keys=values["sqlite_foreign_keys"] is None or parse_bool(
             values["sqlite_foreign_keys"], "sqlite_foreign_keys", origins.get("sqlite_foreign_keys")),
+        archive=Path(values["archive"]).expanduser().absolute() if values["archive"] else None,
         origins=origins,
     )
 

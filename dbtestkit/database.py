@@ -33,6 +33,7 @@ class TestDatabase:
         cache_dir=None,
         keep=None,
         sqlite_foreign_keys=None,
+        archive=None,
         _search_from=None,
         _keyword_origins=None,
     ):
@@ -46,7 +47,7 @@ class TestDatabase:
         self.settings = resolve_settings(
             _search_from, _keyword_origins,
             url=url, alembic_ini=alembic_ini, cache_dir=cache_dir, keep=keep, name=name,
-            sqlite_foreign_keys=sqlite_foreign_keys,
+            sqlite_foreign_keys=sqlite_foreign_keys, archive=archive,
         )
         if alembic_config is not None:
             self.source = AlembicSource.from_config(alembic_config)
@@ -73,7 +74,8 @@ class TestDatabase:
         self.backend = backend_for(settings.url, self.cache_dir, settings.origin("url"))
         self.golden = Golden(self.backend, self.source, seeds=self.seeds, before=self.before_migrations,
                              name=self.name, cache_dir=self.cache_dir,
-                             enforce_foreign_keys=settings.sqlite_foreign_keys)
+                             enforce_foreign_keys=settings.sqlite_foreign_keys,
+                             archive=settings.archive)
         # Module name -> the scopes module_fixtures() made for it, which its classes join.
         self._module_scopes = {}
 
@@ -90,6 +92,15 @@ class TestDatabase:
         reports only builds that take long, or all with DBTESTKIT_VERBOSE=1.
         """
         return self.golden.ensure(progress)
+
+    def export(self, directory):
+        """Write the golden (built first if need be) into ``directory`` as a portable archive; return its path.
+
+        The file is named by the fingerprint; with ``archive=`` (or
+        DBTESTKIT_ARCHIVE) naming that directory, a later run restores the
+        golden from it instead of migrating.
+        """
+        return self.golden.export(directory)
 
     def clone(self, kind=None):
         """Return a new copy of the golden; ``kind="shared"`` when another process must open it.

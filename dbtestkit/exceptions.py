@@ -40,6 +40,10 @@ class ConnectionLost(IsolationBroken):
     """The server ended the connection a savepoint-mode test ran on."""
 
 
+class CloneNotShareable(DbtestkitError):
+    """A SQLite clone's URL was needed while its only connection held what another connection cannot see."""
+
+
 class LockWaitTimeout(DbtestkitError):
     """Another connection of a savepoint-mode test gave up waiting for a lock the test holds."""
 

@@ -50,6 +50,9 @@ class OuterTransaction:
         backend = self.backend
         self.clone = self.golden.clone()
         try:
+            # Other connections of the test (self.engine's, the app's) open the
+            # database this outer transaction holds: reachable by URL before it begins.
+            self.clone.share()
             backend.prepare_outer_engine(self.clone.engine)
             self.connection = self.clone.engine.connect()
             backend.prepare_outer_connection(self.connection)

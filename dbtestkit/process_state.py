@@ -21,7 +21,6 @@ SQL echo) are dropped during the block.
 
 import contextlib
 import logging
-import logging.config
 import os
 import sys
 import warnings
@@ -97,6 +96,9 @@ class _LoggingState:
     @contextlib.contextmanager
     def watching_configuration(self):
         """Within the block, note the loggers' states before each fileConfig()/dictConfig() call."""
+        # Imported here, not at start-up: logging.config imports socketserver (about 15 ms).
+        import logging.config
+
         originals = {name: getattr(logging.config, name) for name in ("fileConfig", "dictConfig")}
         for name, original in originals.items():
             setattr(logging.config, name, self._watched(original))

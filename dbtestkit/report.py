@@ -9,7 +9,6 @@ did with goldens and clones.
 
 import atexit
 import os
-import statistics
 import sys
 
 
@@ -54,6 +53,8 @@ class RunStats:
                 state = f"reused (checked in {golden.seconds * 1000:.1f} ms)"
             lines.append(f"golden {label} {fingerprint[:10]}… {state}")
         if self.clone_seconds:
+            import statistics  # only for the summary at exit: not on every start
+
             median = statistics.median(self.clone_seconds) * 1000
             lines.append(f"{len(self.clone_seconds)} clones made, median {median:.1f} ms")
         return lines

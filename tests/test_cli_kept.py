@@ -5,7 +5,10 @@ import secrets
 import unittest
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from tests import support
+from tests.backends.sides import side_for
 from tests.support import write_revision
 from tests.test_cli import CliCase
 
@@ -35,7 +38,7 @@ class KeptClonesCommandTest(CliCase):
         # golden and kept clones are told apart from everyone else's by them.
         self.name = f"kept-{secrets.token_hex(4)}"
         write_revision(self.versions, "0005", f"unique {self.name}", "pass", "pass", "0004")
-        self.addCleanup(self.remove_what_this_test_made)
+        self.addCleanup(self.remove_what_this_test_made, self.url)
         (self.tmp / "failing_suite.py").write_text(FAILING_SUITE)
 
     def database(self, **kwargs):
@@ -49,8 +52,8 @@ class KeptClonesCommandTest(CliCase):
             env["DBTESTKIT_URL"] = self.url
         return env
 
-    def remove_what_this_test_made(self):
-        database = self.database()
+    def remove_what_this_test_made(self, url):
+        database = self.database(url=url)
         database.prune_kept()
         database.backend.prune(set(), label=self.name)
 
@@ -100,19 +103,32 @@ class KeptClonesCommandTest(CliCase):
 
     def test_prune_kept_leaves_other_projects_alone_unless_all_projects(self):
         if self.backend != "sqlite":
-            self.skipTest("--all-projects removes every kept clone of the server's user, other "
-                          "suites' too; tested on SQLite, where the cache is this test's own")
+            # --all-projects removes every kept clone of the server's account, other
+            # suites' too: on a server, the test works as a throwaway account of its own.
+            side = side_for(self, self.backend)
+            side.attach(self)
+            fingerprint = self.database().fingerprint()
+            side.fingerprints.add(fingerprint)
+            self.url = side.account(self, [fingerprint])
+            self.addCleanup(self.remove_what_this_test_made, self.url)
         ours, = self.fail_and_keep()
         # Another project with the same history shares the golden, not the kept clones.
         theirs, = self.fail_and_keep(name="other-project")
         result = self.cli("prune", "--kept")
         self.assert_exit(result, 0)
         self.assertEqual(result.stdout, f"removed kept clone {ours} ({FAILING_TEST})\n")
-        self.assertTrue(Path(theirs).is_file())
+        self.assertTrue(self.kept_exists(theirs))
         result = self.cli("prune", "--kept", "--all-projects")
         self.assert_exit(result, 0)
         self.assertEqual(result.stdout, f"removed kept clone {theirs} ({FAILING_TEST})\n")
-        self.assertFalse(Path(theirs).exists())
+        self.assertFalse(self.kept_exists(theirs))
+        self.assertFalse(self.kept_exists(ours))
+
+    def kept_exists(self, location):
+        """Tell whether the kept clone at ``location`` (a file, or a masked server URL) still exists."""
+        if self.backend == "sqlite":
+            return Path(location).is_file()
+        return side_for(self, self.backend).exists(make_url(location).database)
 
 
 class PostgresqlKeptClonesCommandTest(KeptClonesCommandTest):

@@ -165,6 +165,25 @@ class KeepPrecedenceTest(ConfigCase):
                 self.assertIs(self.database().keep, expected)
 
 
+class ArchivePrecedenceTest(ConfigCase):
+
+    def test_keyword_beats_environment(self):
+        self.setenv("DBTESTKIT_ARCHIVE", str(self.tmp / "env-archive"))
+        self.assertEqual(self.database(archive=self.tmp / "kw").golden.archive, self.tmp / "kw")
+
+    def test_environment_beats_setup_cfg(self):
+        self.setenv("DBTESTKIT_ARCHIVE", str(self.tmp / "env-archive"))
+        self.write_setup_cfg("archive = cfg-archive\n")
+        self.assertEqual(self.database().golden.archive, self.tmp / "env-archive")
+
+    def test_setup_cfg_is_relative_to_setup_cfg(self):
+        self.write_setup_cfg("archive = cfg-archive\n")
+        self.assertEqual(self.database().golden.archive, (self.root / "cfg-archive").resolve())
+
+    def test_default_is_no_archive(self):
+        self.assertIsNone(self.database().golden.archive)
+
+
 class SetupCfgDiscoveryTest(ConfigCase):
 
     def test_setup_cfg_is_found_from_a_subdirectory_of_the_cwd(self):

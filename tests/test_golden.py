@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import sqlite3
 import stat
 import textwrap
@@ -11,11 +10,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 import dbtestkit
-from dbtestkit.exceptions import MigrationError
 from tests.support import (
     CONNECTION_ENV_PY,
     STOCK_ENV_PY,
     TempProjectCase,
+    dead_pid,
     golden_path,
     query,
     record_path,
@@ -26,7 +25,6 @@ from tests.support import (
 
 HEAD = "0004"
 SEEDED_AUTHORS = ["Ursula K. Le Guin"]
-REVISION_LABELS = ["0001_create_author", "0002_create_book", "0003_add_isbn", "0004_seed_authors"]
 
 
 class GoldenAssertions:
@@ -84,21 +82,6 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
         self.assertTrue(golden.built)
         return golden
 
-    def test_golden_recording_another_fingerprint_is_rebuilt(self):
-        golden = self.build()
-        record = json.loads(record_path(golden).read_text())
-        record_path(golden).write_text(json.dumps({**record, "fingerprint": "x"}))
-        again = self.database().ensure_golden()
-        self.assertTrue(again.built)
-        self.assertGoldenAtHead(again)
-
-    def test_golden_at_another_revision_is_rebuilt(self):
-        golden = self.build()
-        tamper(golden_path(golden), "UPDATE alembic_version SET version_num = '0003'")
-        again = self.database().ensure_golden()
-        self.assertTrue(again.built)
-        self.assertGoldenAtHead(again)
-
     def test_golden_without_version_rows_is_rebuilt(self):
         golden = self.build()
         tamper(golden_path(golden), "DELETE FROM alembic_version")
@@ -149,7 +132,7 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
         host = process_tag().rpartition("-")[0]
         sqlite_dir = self.cache_dir / "sqlite"
         sqlite_dir.mkdir(parents=True, mode=0o700)
-        stale = sqlite_dir / f"build-{'0' * 16}-{host}-{_dead_pid()}-1-abcdef.sqlite"
+        stale = sqlite_dir / f"build-{'0' * 16}-{host}-{dead_pid()}-1-abcdef.sqlite"
         self._write_stale_build(stale)
         self.assertTrue(self.database().ensure_golden().built)
         self.assertEqual(sorted(p.name for p in sqlite_dir.glob("build-*")), [])
@@ -172,12 +155,6 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
             connection.execute("CREATE TABLE stale_marker (id INTEGER)")
         connection.close()
         Path(f"{path}-journal").write_bytes(b"")
-
-
-def _dead_pid():
-    """Return a pid with no process behind it (a reaped child's)."""
-    result = run_python("import os; print(os.getpid())")
-    return int(result.stdout)
 
 
 class StockEnvPyTest(GoldenAssertions, TempProjectCase):
@@ -255,164 +232,6 @@ ENSURE_GOLDEN = textwrap.dedent("""
     golden = dbtestkit.TestDatabase(alembic_ini=sys.argv[1], cache_dir=sys.argv[2]).ensure_golden()
     print(golden.fingerprint, golden.built)
 """)
-
-
-class ProgressTest(TempProjectCase):
-    def ensure_golden(self, **env):
-        result = run_python(
-            ["-c", ENSURE_GOLDEN, str(self.ini), str(self.cache_dir)],
-            cwd=self.tmp, env={"PYTHONIOENCODING": "utf-8", **env},
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        fingerprint, built = result.stdout.split()
-        return fingerprint, built == "True", result.stderr
-
-    def dbtestkit_lines(self, stderr):
-        """Return dbtestkit's progress lines, without the end-of-run summary."""
-        return [line for line in stderr.splitlines()
-                if line.startswith("dbtestkit") and not line.startswith("dbtestkit: [pid")]
-
-    def summary_lines(self, stderr):
-        """Return the end-of-run summary lines DBTESTKIT_VERBOSE asks for."""
-        return [line for line in stderr.splitlines() if line.startswith("dbtestkit: [pid")]
-
-    def test_verbose_build_reports_each_migration_then_the_total(self):
-        fingerprint, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="1")
-        self.assertTrue(built)
-        prefix = f"dbtestkit: golden project {fingerprint[:10]}…"
-        expected = [f"{prefix} [{n}/4] {label}" for n, label in enumerate(REVISION_LABELS, 1)]
-        lines = self.dbtestkit_lines(stderr)
-        self.assertEqual(lines[:-1], expected)
-        self.assertRegex(lines[-1], "^" + re.escape(prefix) + r" built in \d+\.\ds$")
-        summary = self.summary_lines(stderr)
-        self.assertEqual(len(summary), 1, stderr)
-        self.assertRegex(summary[0], re.escape(f"golden project {fingerprint[:10]}…") + r" built in \d+\.\d\ds$")
-
-    def test_verbose_reuse_reports_only_the_summary(self):
-        self.ensure_golden(DBTESTKIT_VERBOSE="1")
-        fingerprint, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="1")
-        self.assertFalse(built)
-        self.assertEqual(self.dbtestkit_lines(stderr), [])
-        summary = self.summary_lines(stderr)
-        self.assertEqual(len(summary), 1, stderr)
-        self.assertIn(f"golden project {fingerprint[:10]}… reused", summary[0])
-
-    def test_every_build_is_journaled_once(self):
-        from dbtestkit.golden.journal import read_journal
-
-        fingerprint, _, _ = self.ensure_golden()
-        self.ensure_golden()
-        journal = read_journal(self.cache_dir)
-        self.assertEqual(len(journal), 1, journal)
-        self.assertIn(f"sqlite {fingerprint} pid=", journal[0])
-
-    def test_verbose_zero_is_quiet(self):
-        _, built, stderr = self.ensure_golden(DBTESTKIT_VERBOSE="0")
-        self.assertTrue(built)
-        self.assertNotIn("dbtestkit", stderr)
-
-
-class QuietBuildTest(TempProjectCase):
-    """A build well under QUIET_BUILD_SECONDS: one small revision, Alembic imported beforehand."""
-
-    revisions = [("0001", "create author",
-                  'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True))',
-                  'op.drop_table("author")')]
-
-    def test_fast_build_is_quiet_without_verbose(self):
-        code = "import alembic.command, alembic.runtime.environment, alembic.script\n" + ENSURE_GOLDEN
-        result = run_python(["-c", code, str(self.ini), str(self.cache_dir)], cwd=self.tmp)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(result.stdout.split()[1], "True")
-        self.assertEqual([line for line in result.stderr.splitlines() if line.startswith("dbtestkit")], [])
-
-
-class SlowBuildProgressTest(TempProjectCase):
-    revisions = [
-        ("0001", "create author", 'op.create_table("author", sa.Column("id", sa.Integer, primary_key=True))',
-         'op.drop_table("author")'),
-        ("0002", "slow step", "import time\ntime.sleep(0.7)", "pass"),
-        ("0003", "create shelf", 'op.create_table("shelf", sa.Column("id", sa.Integer, primary_key=True))',
-         'op.drop_table("shelf")'),
-    ]
-
-    def test_slow_build_reports_progress_without_verbose(self):
-        result = run_python(
-            ["-c", ENSURE_GOLDEN, str(self.ini), str(self.cache_dir)],
-            cwd=self.tmp, env={"PYTHONIOENCODING": "utf-8"},
-        )
-        self.assertEqual(result.returncode, 0, result.stderr)
-        fingerprint = result.stdout.split()[0]
-        prefix = f"dbtestkit: golden project {fingerprint[:10]}…"
-        lines = [line for line in result.stderr.splitlines() if line.startswith("dbtestkit")]
-        self.assertEqual(lines[:-1], [
-            f"{prefix} [1/3] 0001_create_author",
-            f"{prefix} [2/3] 0002_slow_step",
-            f"{prefix} [3/3] 0003_create_shelf",
-        ])
-        self.assertRegex(lines[-1], "^" + re.escape(prefix) + r" built in \d+\.\ds$")
-
-
-def add_book(connection):
-    connection.execute(sa.text("INSERT INTO book (title, author_id) VALUES ('The Dispossessed', 1)"))
-
-
-class SeedTest(TempProjectCase):
-    def test_callable_seed_rows_are_in_clones(self):
-        with self.database(seeds=[add_book]).clone() as clone:
-            self.assertEqual(query(clone.url, "SELECT title, author_id FROM book"), [("The Dispossessed", 1)])
-
-    def test_sql_seed_file_runs_every_statement(self):
-        seed = self.tmp / "seed.sql"
-        seed.write_text(
-            "INSERT INTO author (name) VALUES ('Ada Lovelace');\n"
-            "INSERT INTO book (title, author_id) VALUES ('Notes; on the Engine', 2);\n"
-        )
-        with self.database(seeds=[seed]).clone() as clone:
-            self.assertEqual(
-                query(clone.url, "SELECT name FROM author ORDER BY id"),
-                [("Ursula K. Le Guin",), ("Ada Lovelace",)],
-            )
-            self.assertEqual(query(clone.url, "SELECT title, author_id FROM book"), [("Notes; on the Engine", 2)])
-
-    def test_seeds_run_in_the_order_given(self):
-        seed = self.tmp / "seed.sql"
-        seed.write_text("UPDATE book SET title = title || ' (2nd ed.)';\n")
-        with self.database(seeds=[add_book, seed]).clone() as clone:
-            self.assertEqual(query(clone.url, "SELECT title FROM book"), [("The Dispossessed (2nd ed.)",)])
-
-    def test_failing_seed_raises_and_publishes_no_golden(self):
-        seed = self.tmp / "seed.sql"
-        seed.write_text("INSERT INTO no_such_table VALUES (1);\n")
-        database = self.database(seeds=[seed])
-        with self.assertRaises(dbtestkit.DbtestkitError):
-            database.ensure_golden()
-        self.assertEqual(sorted(p.name for p in (self.cache_dir / "sqlite").glob("*.sqlite*")), [])
-
-
-def widget_metadata():
-    metadata = sa.MetaData()
-    sa.Table("widget", metadata, sa.Column("id", sa.Integer, primary_key=True), sa.Column("name", sa.String(50)))
-    sa.Table("part", metadata, sa.Column("id", sa.Integer, primary_key=True),
-             sa.Column("widget_id", sa.Integer, sa.ForeignKey("widget.id")))
-    return metadata
-
-
-class MetadataGoldenTest(TempProjectCase):
-    def database(self, **kwargs):
-        return super().database(alembic_ini=None, metadata=widget_metadata(), **kwargs)
-
-    def test_metadata_tables_exist_in_a_clone(self):
-        with self.database().clone() as clone:
-            self.assertTrue({"widget", "part"} <= table_names(clone.url))
-
-    def test_metadata_golden_has_no_alembic_version_table(self):
-        golden = self.database().ensure_golden()
-        self.assertNotIn("alembic_version", table_names(golden.url))
-
-    def test_metadata_golden_is_reused(self):
-        self.assertTrue(self.database().ensure_golden().built)
-        self.assertFalse(self.database().ensure_golden().built)
 
 
 class CloneTest(TempProjectCase):
@@ -502,33 +321,3 @@ if __name__ == "__main__":
     import unittest
 
     unittest.main()
-
-
-def create_legacy_table(connection):
-    """What an application's create_all made before the history began."""
-    connection.exec_driver_sql("CREATE TABLE legacy (id INTEGER PRIMARY KEY)")
-
-
-class BeforeMigrationsTest(TempProjectCase):
-    """A history whose first revision alters a table it never created."""
-
-    revisions = [("0001", "alter legacy", (
-        'with op.batch_alter_table("legacy") as batch:\n'
-        '    batch.add_column(sa.Column("note", sa.String(20)))'
-    ), 'pass')]
-
-    def test_history_fails_without_the_hook(self):
-        with self.assertRaises(MigrationError) as caught:
-            self.database().ensure_golden()
-        self.assertEqual(caught.exception.revision, "0001")
-
-    def test_hook_runs_on_the_empty_database_before_the_migrations(self):
-        database = self.database(before_migrations=[create_legacy_table])
-        with database.clone() as clone, clone.engine.connect() as connection:
-            columns = [c["name"] for c in sa.inspect(connection).get_columns("legacy")]
-        self.assertEqual(columns, ["id", "note"])
-
-    def test_hook_is_part_of_the_fingerprint(self):
-        plain = self.database().fingerprint()
-        hooked = self.database(before_migrations=[create_legacy_table]).fingerprint()
-        self.assertNotEqual(plain, hooked)

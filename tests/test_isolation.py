@@ -1,4 +1,7 @@
-"""Savepoint-per-test and clone-per-test isolation, run as real unittest suites."""
+"""Isolation on SQLite in this process: clones gone after their test, kept on failure, setUp without super.
+
+The isolation suites themselves run on every backend in tests.backends.test_isolation_suites.
+"""
 
 import contextlib
 import io
@@ -11,15 +14,7 @@ import dbtestkit
 import dbtestkit.exceptions
 from dbtestkit.backends.clone import live_clones
 from tests.cases import DB, ROOT
-
-
-def iter_tests(suite):
-    """Yield the individual tests of a (nested) suite, in order."""
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from iter_tests(item)
-        else:
-            yield item
+from tests.support import iter_tests
 
 
 def run_cases(*module_names, reverse=False):
@@ -37,67 +32,17 @@ def run_cases(*module_names, reverse=False):
     return result
 
 
-def problems(result):
-    """Return ``{test method name: traceback}`` for every error and failure."""
-    return {test.id().rsplit(".", 1)[-1]: text for test, text in result.errors + result.failures}
-
-
 def live_clone_count():
     return len(live_clones())
 
 
 class SavepointIsolationTests(unittest.TestCase):
-    def assert_all_pass(self, result, expected_count):
-        self.assertEqual(problems(result), {})
-        self.assertEqual(result.testsRun, expected_count)
-
-    def test_module_scope_passes_in_both_orders(self):
-        self.assert_all_pass(run_cases("savepoint_module"), 16)
-        self.assert_all_pass(run_cases("savepoint_module", reverse=True), 16)
-
-    def test_module_fixtures_give_every_class_of_the_module_one_connection(self):
-        from tests.cases import savepoint_module_shared
-
-        savepoint_module_shared.SEEN.clear()
-        self.assert_all_pass(run_cases("savepoint_module_shared"), 2)
-
-    def test_class_scope_passes_in_both_orders(self):
-        self.assert_all_pass(run_cases("savepoint_class"), 16)
-        self.assert_all_pass(run_cases("savepoint_class", reverse=True), 16)
-
-    def test_module_and_class_scopes_together(self):
-        self.assert_all_pass(run_cases("savepoint_class", "savepoint_module", "savepoint_class"), 48)
+    """SQLite in this process; the suites themselves run on every backend in tests.backends.test_isolation_suites."""
 
     def test_no_clone_outlives_its_module_or_class(self):
         before = live_clone_count()
         run_cases("savepoint_module", "savepoint_class")
         self.assertEqual(live_clone_count(), before)
-
-
-class FailingTestsDoNotLeakTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.result = run_cases("savepoint_failures")
-        cls.problems = problems(cls.result)
-
-    def test_only_the_deliberate_failures_fail(self):
-        self.assertEqual(
-            sorted(self.problems),
-            ["test_1_commits_connection", "test_1_never_runs", "test_1_raises_after_writing",
-             "test_reports_missing_super"],
-        )
-        self.assertEqual(self.result.testsRun, 10)
-
-    def test_breaking_the_outer_transaction_is_reported(self):
-        message = self.problems["test_1_commits_connection"]
-        self.assertIn("IsolationBroken", message)
-        self.assertIn("GoldenFileTestCase", message)
-
-    def test_missing_super_in_setupclass_is_explained(self):
-        self.assertIn("super().setUpClass()", self.problems["test_reports_missing_super"])
-
-    def test_setup_failure_is_the_reported_error(self):
-        self.assertIn("boom in setUp", self.problems["test_1_never_runs"])
 
 
 class SetUpWithoutSuperTests(unittest.TestCase):
@@ -129,13 +74,6 @@ class SetUpWithoutSuperTests(unittest.TestCase):
 
 
 class GoldenFileIsolationTests(unittest.TestCase):
-    def test_clone_per_test_passes_in_both_orders(self):
-        for reverse in (False, True):
-            result = run_cases("golden_file_cases", reverse=reverse)
-            self.assertEqual(problems(result), {})
-            self.assertEqual(result.testsRun, 7)
-            self.assertEqual(result.skipped, [])
-
     def test_memory_clone_is_gone_after_the_test(self):
         with DB.clone() as clone:
             url = clone.url

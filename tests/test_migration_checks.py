@@ -20,7 +20,7 @@ from tests.support import EXAMPLES, STOCK_ENV_PY, run_python, skip_or_fail
 
 BOOKSHOP_INI = EXAMPLES / "bookshop" / "alembic.ini"
 CHECK_NAMES = list(migration_checks.CHECKS)
-# backend: (environment variable, default URL), as in tests/support.py
+# backend: (environment variable, default URL), as in tests/support/servers.py
 SERVERS = {
     "postgresql": ("DBTESTKIT_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
     "mysql": ("DBTESTKIT_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/mysql"),

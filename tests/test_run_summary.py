@@ -1,17 +1,12 @@
 """The verbose end-of-run summary says what really happened to each golden, on every backend."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 import time
 import unittest
 
-from tests import support
-from tests.support import DEFAULT_REVISIONS, TempProjectCase
-from tests.test_mysql import MySQLCase
-from tests.test_postgresql import PostgresCase
+from tests.backends import for_each_backend
+from tests.support import DEFAULT_REVISIONS, start_python
 
 # Touches $DBTK_STARTED and sleeps while it holds the build lock; does nothing elsewhere.
 SLOW_REVISION = ("0005", "slow when asked", textwrap.dedent('''\
@@ -32,22 +27,18 @@ ENSURE = textwrap.dedent("""
 """)
 
 
+@for_each_backend()
 class WaitedForAnotherBuild:
-    """Mixin over a TempProjectCase flavour; ``child_url`` is where the processes build."""
+    """The summary tells a build waited for from a golden checked at first look"""
 
-    child_url = ""
+    revisions = [*DEFAULT_REVISIONS, SLOW_REVISION]
 
     def remember(self, fingerprint):
         """Note a fingerprint whose databases the test must drop (servers)."""
+        self.side.fingerprints.add(fingerprint)
 
     def child(self, **env):
-        full_env = {key: value for key, value in os.environ.items() if not key.startswith("DBTESTKIT_")}
-        full_env["PYTHONPATH"] = str(support.REPO)
-        full_env.update(env)
-        return subprocess.Popen(
-            [sys.executable, "-c", ENSURE, self.child_url, str(self.ini), str(self.cache_dir)],
-            cwd=self.tmp, env=full_env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        return start_python(ENSURE, self.side.database_url, self.ini, self.cache_dir, cwd=self.tmp, **env)
 
     def test_a_process_that_waited_for_another_build_says_so_not_checked_in(self):
         started = self.tmp / "build-started"
@@ -81,32 +72,6 @@ class WaitedForAnotherBuild:
         self.assertIsNone(json.loads(again_out)["waited"])
         self.assertRegex(again_err, r"reused \(checked in \d+\.\d ms\)")
         self.assertNotIn("waited", again_err)
-
-
-class OnSQLiteTest(WaitedForAnotherBuild, TempProjectCase):
-    revisions = [*DEFAULT_REVISIONS, SLOW_REVISION]
-
-
-class OnPostgreSQLTest(WaitedForAnotherBuild, PostgresCase):
-    revisions = [*DEFAULT_REVISIONS, SLOW_REVISION]
-
-    def setUp(self):
-        super().setUp()
-        self.child_url = self.url
-
-    def remember(self, fingerprint):
-        self.fingerprints.add(fingerprint)
-
-
-class OnMariaDBTest(WaitedForAnotherBuild, MySQLCase):
-    base_revisions = [*DEFAULT_REVISIONS, SLOW_REVISION]
-
-    def setUp(self):
-        super().setUp()
-        self.child_url = self.server
-
-    def remember(self, fingerprint):
-        self.fingerprints.add(fingerprint)
 
 
 if __name__ == "__main__":

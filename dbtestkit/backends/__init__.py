@@ -58,15 +58,19 @@ def backend_for(url, cache_dir, origin="the URL"):
             f"dbtestkit does not support {parsed.get_backend_name()!r} databases "
             f"({where}); supported: {sorted(BACKEND_MODULES)}."
         )
-    _check_dialect(parsed, where)
-    # An async URL: goldens are built and cloned through a sync driver of the
-    # same database; async test cases and an async env.py get the async one.
-    # Otherwise the default async driver is looked up on first async use only.
-    async_drivername = parsed.drivername if drivers.is_async(parsed) else None
-    if async_drivername:
-        drivers.check_async_driver(async_drivername)
-    parsed = drivers.sync_url(parsed, where)
-    _check_driver(parsed, where)
+    async_drivername = None
+    # The standard library's sqlite3 is sync and always there: checking it
+    # would import SQLAlchemy's SQLite dialect, milliseconds of a warm start.
+    if parsed.drivername not in ("sqlite", "sqlite+pysqlite"):
+        _check_dialect(parsed, where)
+        # An async URL: goldens are built and cloned through a sync driver of the
+        # same database; async test cases and an async env.py get the async one.
+        # Otherwise the default async driver is looked up on first async use only.
+        async_drivername = parsed.drivername if drivers.is_async(parsed) else None
+        if async_drivername:
+            drivers.check_async_driver(async_drivername)
+        parsed = drivers.sync_url(parsed, where)
+        _check_driver(parsed, where)
     backend = importlib.import_module(module_name).Backend(parsed, cache_dir)
     backend.url_origin = origin
     backend.cluster = cluster

@@ -14,7 +14,7 @@ import threading
 from sqlalchemy import create_engine, event
 
 from dbtestkit.backends.drivers import async_drivername, check_async_driver, to_async_url
-from dbtestkit.exceptions import ConfigurationError, LockWaitTimeout
+from dbtestkit.exceptions import ConfigurationError, DbtestkitError, LockWaitTimeout
 from dbtestkit.report import report
 
 # What a test needs of its clone. Each backend maps these needs to storage of
@@ -139,8 +139,9 @@ class BackendBase(abc.ABC):
     def start_build(self, fingerprint, parent=None):
         """Create the temporary database a golden is built in; return its ``BuildTarget``.
 
-        Empty, or with ``parent`` (the fingerprint of a published golden) a
-        copy of that golden, for goldens built on top of another.
+        Empty, or with ``parent`` (the fingerprint of a golden the caller has
+        checked) an exact copy of that golden: schema, rows, version table and
+        sequences. Derived and incremental goldens both start here.
         """
 
     def write_record(self, connection, record):
@@ -173,6 +174,28 @@ class BackendBase(abc.ABC):
     @abc.abstractmethod
     def delete_golden(self, location):
         """Delete the golden a ``GoldenListing`` names (used by prune), under its build lock."""
+
+    def golden_names(self):
+        """Return the names (``golden_name``) of every golden database there is, for a quick lookup; None if unknown.
+
+        Only a hint for looking up many fingerprints at once: ``read_record``
+        still decides whether a golden is there and trusted.
+        """
+        return None
+
+    # -- archives (hooks) -----------------------------------------------------
+
+    def export_frames(self, fingerprint):
+        """Return ``(frames, digest)``: the golden of ``fingerprint`` as archive frames, and its digest.
+
+        The digest is what ``restore_frames`` must find again in a restored
+        copy. Raises ``DbtestkitError`` when the golden cannot be archived exactly.
+        """
+        raise DbtestkitError(f"The {self.name} backend cannot archive goldens.")
+
+    def restore_frames(self, build, frames):
+        """Load archive ``frames`` into the new, empty ``build``; return the digest of what it now holds."""
+        raise DbtestkitError(f"The {self.name} backend cannot restore golden archives.")
 
     # -- clones: the frame ----------------------------------------------------
 
@@ -291,6 +314,9 @@ class BackendBase(abc.ABC):
         """Remove leftovers of dead processes and unfinished builds of ours; return their names."""
 
     # -- savepoint mode: optional hooks ---------------------------------------
+
+    def prepare_build_engine(self, engine):
+        """Adjust the engine a golden is built through (durability only: the build is made durable at publish)."""
 
     def prepare_outer_engine(self, engine):
         """Adjust the engine of a savepoint-mode clone before its first connection.

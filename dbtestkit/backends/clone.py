@@ -11,7 +11,7 @@ class Clone:
 
     def __init__(self, backend, url, name, location=None, keeper=None, fingerprint=None):
         self.backend = backend
-        self.url = url
+        self._url = url
         self.name = name
         self.location = location
         # The golden it was copied from, and the TestDatabase name (project)
@@ -26,6 +26,11 @@ class Clone:
         _live_clones.add(self)
 
     @property
+    def url(self):
+        """The URL any engine of this process (of any process, for shared clones) opens the copy by."""
+        return self._url
+
+    @property
     def keeper(self):
         """What must stay open for the copy to exist (an in-memory database's connection), or None.
 
@@ -37,8 +42,15 @@ class Clone:
     def engine(self):
         """The SQLAlchemy engine of this clone, created on first use."""
         if self._engine is None:
-            self._engine = self.backend.create_clone_engine(self)
+            self._engine = self._create_engine()
         return self._engine
+
+    def _create_engine(self):
+        return self.backend.create_clone_engine(self)
+
+    def share(self):
+        """Make ``url`` open this copy from now on (a private SQLite copy is copied once); return it."""
+        return self.url
 
     def hand_over(self, releaser):
         """From now on let ``drop()`` hand this clone to ``releaser(clone)`` (a pool that drops it later)."""

@@ -6,6 +6,7 @@ import time
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+from dbtestkit.backends.mysql_archive import dump_frames, load_frames, schema_digest
 from dbtestkit.backends.processes import creator_is_gone
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.mysql_catalog import Catalog
@@ -112,8 +113,11 @@ class Backend(ServerBackend):
         name = self.golden_name(fingerprint)
         if parent is None:
             self._create(name, "build", fingerprint)
-        else:
+            return BuildTarget(url=self.url_of(name), name=name)
+        try:
             self._copy_database(self.golden_name(parent), name, "build", fingerprint)
+        except Exception as error:
+            raise DbtestkitError(f"Cannot copy golden {parent[:12]}: {error}") from error
         return BuildTarget(url=self.url_of(name), name=name)
 
     def write_record(self, connection, record):
@@ -162,6 +166,30 @@ class Backend(ServerBackend):
                 yield GoldenListing(entry.name[len(f"{PREFIX}_golden_"):], entry.name, int(size),
                                     epoch_of(entry.record.get("built_at", "")),
                                     entry.record.get("label", ""))
+
+    def golden_names(self):
+        """Return the names of this account's goldens in the catalog (one query)."""
+        with self.admin.connect() as connection:
+            return {entry.name for entry in self.catalog.entries(connection, ("golden",))}
+
+    # -- archives -------------------------------------------------------------
+
+    def export_frames(self, fingerprint):
+        """Dump the golden (a plain database, only read here): its DDL and typed rows."""
+        name = self.golden_name(fingerprint)
+        with self.admin.connect() as connection:
+            return dump_frames(connection, name), schema_digest(connection, name)
+
+    def restore_frames(self, build, frames):
+        """Run the archive's statements and inserts in the new build."""
+        engine = create_engine(build.url, poolclass=NullPool)
+        try:
+            with engine.begin() as connection:
+                load_frames(connection, frames)
+        finally:
+            engine.dispose()
+        with self.admin.connect() as connection:
+            return schema_digest(connection, build.name)
 
     # -- clones -------------------------------------------------------------
 
@@ -247,7 +275,8 @@ class Backend(ServerBackend):
             golden = self.catalog.get(connection, self.golden_name(entry.fingerprint)) if entry else None
             self.catalog.change(connection, clone.name, "clone", "kept", {
                 "test_id": label, "kept_at": time.time(),
-                "label": golden.record.get("label", "") if golden else "",
+                # The project the clone was made for; the golden's builder may be another.
+                "label": clone.project or (golden.record.get("label", "") if golden else ""),
             })
         return self.url.set(database=clone.name).render_as_string(hide_password=True)
 

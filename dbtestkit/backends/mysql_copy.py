@@ -3,12 +3,14 @@
 from dbtestkit.backends.server import quote
 
 
-def copy_statements(connection, golden):
+def copy_statements(connection, golden, rows=None):
     """Yield the statements that recreate everything in ``golden`` inside a new database.
 
     Sequences, tables (SHOW CREATE TABLE keeps foreign keys, which CREATE
     TABLE … LIKE drops on MariaDB), rows, stored routines, views, triggers:
     in that order, run inside the new database with foreign-key checks off.
+    ``rows(table, columns)`` yields what stands for a table's rows instead of
+    the ``INSERT … SELECT`` from ``golden`` (an archive carries the rows themselves).
     """
     source = quote(connection, golden)
     tables = connection.exec_driver_sql(
@@ -25,7 +27,11 @@ def copy_statements(connection, golden):
         target = quote(connection, table)
         # Tables without rows cost nothing to copy if we skip them.
         if connection.exec_driver_sql(f"SELECT 1 FROM {source}.{target} LIMIT 1").first():
-            columns = ", ".join(quote(connection, c) for c in _stored_columns(connection, golden, table))
+            stored = _stored_columns(connection, golden, table)
+            if rows is not None:
+                yield from rows(table, stored)
+                continue
+            columns = ", ".join(quote(connection, c) for c in stored)
             yield f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {source}.{target}"
     # Routines before views: a view may call a stored function.
     for name, kind in connection.exec_driver_sql(

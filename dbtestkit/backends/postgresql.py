@@ -6,6 +6,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import DBAPIError
 
+from dbtestkit.backends.postgresql_archive import DumpedGoldens
 from dbtestkit.backends.postgresql_catalog import (  # noqa: F401 (literal: also imported from here)
     Ours, database_row, literal, databases_of_ours, foreign_reason, lock_key,
 )
@@ -28,7 +29,7 @@ TEMPLATE_BUSY_SECONDS = 10
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-class Backend(CloneCosts, ServerBackend):
+class Backend(DumpedGoldens, CloneCosts, ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"
@@ -70,8 +71,7 @@ class Backend(CloneCosts, ServerBackend):
         # CREATE DATABASE strategy for every clone, when set; otherwise each
         # golden's measured choice (postgresql_clone_cost), else the server's default.
         self.strategy = None
-        self._measured = {}  # golden name -> its recorded choice (or None)
-        self._trying = {}  # clone name -> the strategy it is being timed with
+        self._init_clone_costs()
 
     # -- identity -----------------------------------------------------------
 
@@ -147,8 +147,6 @@ class Backend(CloneCosts, ServerBackend):
             connection.exec_driver_sql(
                 f"ALTER DATABASE {quote(connection, build.name)} RENAME TO {quote(connection, golden)}"
             )
-        if self.server_version >= 150000:
-            self._measure_strategies(fingerprint)
 
     def abandon(self, build):
         """Drop a build that did not finish."""
@@ -245,8 +243,9 @@ class Backend(CloneCosts, ServerBackend):
         fields = (parse_marker(row.comment) if row is not None else None) or {}
         fingerprint = fields.get("fingerprint", "")
         golden = self.read_record(fingerprint) if fingerprint else None
+        # Labelled with the project the clone was made for; the golden's builder may be another.
         marker = marker_text("kept", fingerprint=fingerprint, test_id=label, kept_at=time.time(),
-                             label=golden.label if golden else "", **creator())
+                             label=clone.project or (golden.label if golden else ""), **creator())
         name = self.kept_name(fingerprint or clone.name[len(f"{PREFIX}_clone_"):])
         with self.admin.connect() as connection:
             self._terminate(connection, clone.name)
@@ -336,16 +335,19 @@ class Backend(CloneCosts, ServerBackend):
     def _create_database(self, connection, name, template):
         """CREATE DATABASE, retried while the template is briefly in use."""
         statement = f"CREATE DATABASE {quote(connection, name)}"
+        strategy, timed = None, False
         if template:
             statement += f" TEMPLATE {quote(connection, template)}"
-            strategy = self._trying.get(name) or self.strategy or (
-                (self._recorded_choice(template) or {}).get("chosen"))
+            strategy, timed = self._strategy_for(template)
             if strategy and self.server_version >= 150000:
                 statement += f" STRATEGY {strategy}"
         deadline = time.monotonic() + TEMPLATE_BUSY_SECONDS
         while True:
             try:
+                began = time.perf_counter()
                 connection.exec_driver_sql(statement)
+                if timed:
+                    self._timed(template, strategy, (time.perf_counter() - began) * 1000)
                 return
             except DBAPIError as error:
                 if "is being accessed by other users" not in str(error.orig) or time.monotonic() > deadline:

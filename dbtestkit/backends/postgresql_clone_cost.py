@@ -3,17 +3,25 @@
 ``CREATE DATABASE … TEMPLATE`` copies the template either by writing it
 through the WAL (WAL_LOG, the default since 15) or by copying its files
 after a checkpoint (FILE_COPY). Which is faster depends on the template's
-size, the file system and the server's settings, so each golden is cloned
-once with each right after it is published, and the faster strategy is
-recorded in the golden's marker beside its record.
+size, the file system and the server's settings, so the first clones of
+each golden are made with each strategy in turn and timed, and the faster
+strategy is recorded in the golden's marker beside its record. The clones
+timed are the ones the tests asked for: measuring costs no extra database,
+and a golden that is cloned less than that never pays for a slow strategy
+more than once.
 """
 
+import contextlib
+import threading
 import time
 
+from sqlalchemy.exc import DBAPIError
+
 from dbtestkit.backends.postgresql_catalog import database_row, literal
-from dbtestkit.backends.server import marker_text, parse_marker, quote
+from dbtestkit.backends.server import database_name, marker_text, parse_marker, quote
 
 STRATEGIES = ("WAL_LOG", "FILE_COPY")
+GOLDEN_NAMES = database_name("golden", "")
 # Each strategy is timed this many times, alternating, and its best time kept:
 # the first CREATE after a build pays for a checkpoint whichever strategy it uses.
 ROUNDS = 2
@@ -24,23 +32,6 @@ SLOW_SETTINGS = (
                                  "synchronous_commit = off is safe enough for tests"),
     ("full_page_writes", "on", "WAL_LOG clones write whole pages twice; full_page_writes = off for a test server"),
 )
-
-
-def measure(create, drop, name_of):
-    """Time ``create(name, strategy)`` for every strategy; return ``{strategy: best milliseconds}``.
-
-    ``drop(name)`` removes each measured clone; ``name_of()`` gives a new clone name.
-    """
-    costs = {}
-    for _ in range(ROUNDS):
-        for strategy in STRATEGIES:
-            name = name_of()
-            began = time.perf_counter()
-            create(name, strategy)
-            elapsed = (time.perf_counter() - began) * 1000
-            drop(name)
-            costs[strategy] = min(costs.get(strategy, elapsed), elapsed)
-    return costs
 
 
 def choice(costs):
@@ -92,26 +83,48 @@ def advice(settings, measured=None, strategies=True):
 class CloneCosts:
     """The PostgreSQL backend's part that measures, records and reports what its clones cost."""
 
-    def _measure_strategies(self, fingerprint):
-        """Time a clone of the new golden with each strategy; record the faster one in its marker."""
-        golden = self.golden_name(fingerprint)
+    def _init_clone_costs(self):
+        self._measured = {}  # golden name -> its recorded choice (or None)
+        self._trials = {}  # golden name -> [clones started, {strategy: [milliseconds]}]
+        self._trials_lock = threading.Lock()  # the pool's threads clone too
 
-        def create(name, strategy):
-            self._trying[name] = strategy
-            try:
-                self._create(name, "clone", fingerprint, template=golden)
-            finally:
-                del self._trying[name]
+    def _strategy_for(self, template):
+        """Return ``(strategy or None, timed)`` for a clone of ``template``: fixed, recorded, or one to time."""
+        if self.strategy:
+            return self.strategy, False
+        if not template.startswith(GOLDEN_NAMES) or self.server_version < 150000:
+            return None, False  # a snapshot or a build's parent: the server's default
+        measured = self._recorded_choice(template)
+        if measured:
+            return measured["chosen"], False
+        with self._trials_lock:
+            trial = self._trials.setdefault(template, [0, {}])
+            if trial[0] >= ROUNDS * len(STRATEGIES):
+                return None, False  # every timing is under way; the server's default meanwhile
+            strategy = STRATEGIES[trial[0] % len(STRATEGIES)]
+            trial[0] += 1
+            return strategy, True
 
-        costs = measure(create, self._drop_if_ours, lambda: self._clone_name(fingerprint))
-        with self.admin.connect() as connection:
-            fields = parse_marker(database_row(connection, golden).comment) or {}
-            fields["clone_strategy"] = choice(costs)
-            kind = fields.pop("kind", "golden")
+    def _timed(self, template, strategy, milliseconds):
+        """Note what a timed clone of ``template`` cost; once every strategy is timed, record the faster."""
+        with self._trials_lock:
+            costs = self._trials[template][1]
+            costs.setdefault(strategy, []).append(milliseconds)
+            if any(len(costs.get(s, ())) < ROUNDS for s in STRATEGIES):
+                return
+            # The best of each: the first CREATE after a build may pay for a checkpoint.
+            measured = choice({s: min(times) for s, times in costs.items()})
+            self._measured[template] = measured
+        with contextlib.suppress(DBAPIError), self.admin.connect() as connection:
+            row = database_row(connection, template)
+            fields = parse_marker(row.comment if row else None)
+            if not fields or fields.get("kind") != "golden":
+                return  # dropped or replaced meanwhile: nothing to record on
+            fields["clone_strategy"] = measured
+            kind = fields.pop("kind")
             connection.exec_driver_sql(
-                f"COMMENT ON DATABASE {quote(connection, golden)} IS {literal(marker_text(kind, **fields))}"
+                f"COMMENT ON DATABASE {quote(connection, template)} IS {literal(marker_text(kind, **fields))}"
             )
-        self._measured.pop(golden, None)
 
     def _recorded_choice(self, golden):
         if golden not in self._measured:

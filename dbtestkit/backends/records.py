@@ -33,6 +33,8 @@ class GoldenRecord:
     dbtestkit_version: str = ""
     built_at: str = ""
     label: str = ""
+    # The golden this one was grown from (incremental build), "" when built from empty.
+    parent: str = ""
     actual_heads: tuple = ()
     problem: "str | None" = None
     # Made by someone else: never used, never dropped.
@@ -47,6 +49,7 @@ class GoldenRecord:
             ("dbtestkit_version", self.dbtestkit_version),
             ("built_at", self.built_at),
             ("label", self.label),
+            ("parent", self.parent),
         ]
 
     @classmethod
@@ -60,6 +63,7 @@ class GoldenRecord:
             dbtestkit_version=values.get("dbtestkit_version", ""),
             built_at=values.get("built_at", ""),
             label=values.get("label", ""),
+            parent=values.get("parent", ""),
             actual_heads=tuple(sorted(actual_heads)),
         )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from dbtestkit.backends.sqlite_archive import FileArchives
 from dbtestkit.backends.sqlite_foreign_keys import enforce_for, stop_enforcing_for
 from dbtestkit.backends.base import BackendBase
 from dbtestkit.backends.clone import Clone
@@ -17,7 +18,10 @@ from dbtestkit.backends.processes import owner_is_gone, unique_suffix
 from dbtestkit.backends.records import BuildTarget, GoldenListing, GoldenRecord, KeptClone
 from dbtestkit.backends.sqlite_files import (
     FILE_MODE, Sidecar, Unsafe, backup, backup_into_file, check_private, owned, publish_golden,
-    read_sidecar, signature, split_statements, unlink, unlink_database, vouch,
+    leftover_files, read_sidecar, signature, split_statements, unlink, unlink_database, vouch,
+)
+from dbtestkit.backends.sqlite_memory import (
+    CAN_DESERIALIZE, GoldenBytes, LazilySharedClone, close_storage, memdb_clone,
 )
 from dbtestkit.config import private_directory
 from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
@@ -25,13 +29,11 @@ from dbtestkit.exceptions import DbtestkitError, GoldenMismatch
 OUTER_BUSY_TIMEOUT_MS = 100
 
 
-class Backend(BackendBase):
+class Backend(FileArchives, BackendBase):
     """The SQLite backend."""
 
     name = "sqlite"
-    # Backup into memory costs about half of a file copy plus a new engine
-    # (benchmarks/isolation.py), and memdb URLs work for any engine in the
-    # process; file clones are for URLs shared with other processes.
+    # Memory: the golden's bytes, backed up into memdb once a URL is needed (sqlite_memory.py).
     clone_storage_of = {"in_process": "memory", "shared": "file"}
     other_connections_lock_wait = OUTER_BUSY_TIMEOUT_MS / 1000
     # Tables, indexes and triggers as written: a change detector (batch mode rewrites the DDL).
@@ -52,12 +54,15 @@ class Backend(BackendBase):
         self._clone_directory_checked = False
         # fingerprint -> the stat signature of its golden, as last vouched for.
         self._vouched = {}
+        self._bytes = GoldenBytes()
 
     # -- identity -----------------------------------------------------------
 
     def identity(self):
         """Return what about this backend shapes a golden: name, library version, driver."""
-        return f"sqlite {sqlite3.sqlite_version} {self.url.get_driver_name()}"
+        # "sqlite://" means pysqlite: said here, since asking the URL imports the dialect.
+        driver = self.url.drivername.partition("+")[2] or "pysqlite"
+        return f"sqlite {sqlite3.sqlite_version} {driver}"
 
     def describe(self):
         """Return where this backend keeps goldens, for messages."""
@@ -180,6 +185,7 @@ class Backend(BackendBase):
     def discard_golden(self, fingerprint):
         """Delete a golden that failed verification: its record first, so a kill leaves nothing trusted."""
         self._vouched.pop(fingerprint, None)
+        self._bytes.forget(fingerprint)
         unlink(self.record_path(fingerprint))
         unlink_database(self.golden_path(fingerprint))
 
@@ -238,8 +244,16 @@ class Backend(BackendBase):
         golden = self.golden_path(fingerprint)
         # A stat per clone: a golden written to since it was checked is never copied.
         self._check_golden_unchanged(fingerprint, golden)
-        return self._new_clone(name, storage, fingerprint, lambda target: backup(golden, target),
-                               lambda path: shutil.copyfile(golden, path))
+
+        def fill(target):  # checked again: a private copy may be shared much later
+            self._check_golden_unchanged(fingerprint, golden)
+            backup(golden, target)
+
+        data = self._bytes.read(fingerprint, golden, self._vouched.get(fingerprint)) \
+            if storage == "memory" and CAN_DESERIALIZE else None
+        if data is not None:
+            return LazilySharedClone(self, name, fingerprint, data, fill)
+        return self._new_clone(name, storage, fingerprint, fill, lambda path: shutil.copyfile(golden, path))
 
     def _copy_clone(self, source, name, storage):
         """Back the clone ``source`` (in memory or a file) up into memory or a new file."""
@@ -251,13 +265,9 @@ class Backend(BackendBase):
         return self._new_clone(name, storage, source.fingerprint, fill)
 
     def _new_clone(self, name, storage, fingerprint, fill, copy_file=None):
-        # fill(target) backs the source up into an open sqlite3 connection;
-        # copy_file(path), where given, copies a file faster than a backup.
+        # fill(target) backs the source up into an open sqlite3 connection; copy_file(path) is faster.
         if storage == "memory":
-            uri = f"file:/dbtestkit-{name}?vfs=memdb"
-            keeper = sqlite3.connect(uri, uri=True, check_same_thread=False)
-            fill(keeper)
-            return Clone(self, f"sqlite:///{uri}&uri=true", name, keeper=keeper, fingerprint=fingerprint)
+            return memdb_clone(self, name, fingerprint, fill)
         if not self._clone_directory_checked:
             private_directory(self.clone_directory)
             self._clone_directory_checked = True
@@ -269,6 +279,10 @@ class Backend(BackendBase):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
             backup_into_file(fill, path)
         return Clone(self, f"sqlite:///{path}", name, location=path, fingerprint=fingerprint)
+
+    def prepare_build_engine(self, engine):
+        """Commit without waiting for the disk: ``publish`` flushes the finished build once."""
+        event.listen(engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA synchronous = OFF"))
 
     def prepare_outer_engine(self, engine):
         """Make SAVEPOINT work on ``engine``, and other connections fail fast instead of waiting."""
@@ -303,8 +317,8 @@ class Backend(BackendBase):
         stop_enforcing_for(clone)
         if clone.location is not None:
             unlink_database(clone.location)
-        elif clone.keeper is not None:
-            clone.keeper.close()
+        else:
+            close_storage(clone)
 
     def keep_clone(self, clone, label):
         """Keep a clone as a file in ``kept/``, its test id ``label`` and time beside it; return its path."""
@@ -324,7 +338,7 @@ class Backend(BackendBase):
             try:
                 backup_into_file(clone.keeper.backup, path)
             finally:
-                clone.keeper.close()
+                close_storage(clone)
         # Written after the file: a kill in between leaves a kept file with an unknown test id.
         sidecar = Sidecar(kept / f"{stem}.json.partial")
         try:
@@ -362,22 +376,8 @@ class Backend(BackendBase):
         unlink_database(path)
 
     def leftover_clones(self):
-        """Return the file clones, and the half-kept clones, whose owning process is gone.
-
-        A keep killed before its sidecar was published (or a delete_kept killed
-        after removing it) leaves a kept file without a record: nobody can tell
-        which test it belonged to, so it is a leftover like any other.
-        """
-        found = []
-        if self.clone_directory.is_dir():
-            found += [p for p in self.clone_directory.glob("clone-*.sqlite") if owner_is_gone(p.name)]
-        if self.kept_directory.is_dir():
-            for path in sorted(self.kept_directory.iterdir()):
-                unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
-                if (unrecorded or path.name.endswith(".json.partial")) and owned(path) \
-                        and owner_is_gone(path.name):
-                    found.append(path)
-        return found
+        """Return the file clones, and the half-kept clones, whose owning process is gone."""
+        return leftover_files(self.clone_directory, self.kept_directory)
 
     def reap(self):
         """Delete leftover clones of dead processes; return their names."""

@@ -1,4 +1,4 @@
-"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion.
+"""The files SQLite goldens are trusted by: private-file checks, stat signatures, checksums, sidecars, deletion; seed scripts split.
 
 A golden file is trusted only with its sidecar record beside it, and only
 while the file is exactly what the record vouches for: a SHA-256 of its
@@ -18,6 +18,8 @@ import os
 import sqlite3
 import stat
 import time
+
+from dbtestkit.backends.processes import owner_is_gone
 
 FILE_MODE = 0o600
 # What SQLite may keep beside a database file while it is open.
@@ -75,6 +77,15 @@ def checksum(path):
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return f"{CHECKSUM}:{digest.hexdigest()}"
+
+
+def read_unchanged(path, expected):
+    """Return the bytes of the file at ``path`` if its signature is still ``expected`` after reading, else None."""
+    fd = os.open(path, os.O_RDONLY | _NOFOLLOW)
+    with os.fdopen(fd, "rb") as stream:
+        data = stream.read()
+        # A write while reading moves the ctime, as for the signature checks of every clone.
+        return data if signature(os.fstat(stream.fileno())) == expected else None
 
 
 def read_sidecar(path, what):
@@ -179,6 +190,12 @@ def publish_golden(build, golden, record_path, temporary_record, fields):
     The record is renamed into place last: a kill at any earlier moment
     leaves a golden without a record, which nothing trusts.
     """
+    # Built with synchronous = OFF: flushed here, once, before anything vouches for it.
+    fd = os.open(build, os.O_RDONLY | _NOFOLLOW)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     digest = checksum(build)
     os.chmod(build, FILE_MODE)
     # A record left by an earlier golden must not vouch for this one.
@@ -266,3 +283,22 @@ def split_statements(sql):
             statement = ""
     if statement.strip():
         yield statement
+
+
+def leftover_files(clone_directory, kept_directory):
+    """Return the clone files, and the half-kept clones in ``kept_directory``, of dead processes.
+
+    A keep killed before its sidecar was published (or a delete_kept killed
+    after removing it) leaves a kept file without a record: nobody can tell
+    which test it belonged to, so it is a leftover like any other.
+    """
+    found = []
+    if clone_directory.is_dir():
+        found += [p for p in clone_directory.glob("clone-*.sqlite") if owner_is_gone(p.name)]
+    if kept_directory.is_dir():
+        for path in sorted(kept_directory.iterdir()):
+            unrecorded = path.suffix == ".sqlite" and not path.with_suffix(".json").exists()
+            if (unrecorded or path.name.endswith(".json.partial")) and owned(path) \
+                    and owner_is_gone(path.name):
+                found.append(path)
+    return found

@@ -27,16 +27,23 @@ def enforce_for(clone):
             # Engine as the target: the hook sees every engine's dialect, those made later too.
             event.listen(Engine, "do_connect", _connect)
             _installed = True
-        _enforced.add(_database_of_url(clone.url))
+        _enforced.add(_database_of_clone(clone))
 
 
 def stop_enforcing_for(clone):
     """Stop watching ``clone``'s database (the clone was dropped or kept)."""
     with _lock:
-        _enforced.discard(_database_of_url(clone.url))
+        _enforced.discard(_database_of_clone(clone))
 
 
-def _database_of_url(url):
+def is_enforced(filename):
+    """Tell whether connections to the database ``filename`` names must check foreign keys."""
+    return bool(_enforced) and database_of(filename) in _enforced
+
+
+def _database_of_clone(clone):
+    # A clone not yet reachable by URL (sqlite_memory) names the URL it will have.
+    url = getattr(clone, "shared_url", None) or clone.url
     return database_of(make_url(url).database or "")
 
 

@@ -1,6 +1,6 @@
 """Derived goldens: a golden built from a copy of another golden with more seeds, without its migrations."""
 
-from dbtestkit.golden.build import ensure_golden_from, parent_result, run_seeds
+from dbtestkit.golden.build import ensure_golden_from, run_seeds
 from dbtestkit.golden.fingerprint import compute_fingerprint
 from dbtestkit.golden.golden import Golden
 
@@ -29,9 +29,9 @@ class DerivedGolden(Golden):
     def _ensure_published(self, progress):
         parent = self.parent.ensure(progress)
 
-        def steps(connection, reporter):
+        def steps(connection, reporter, at):
             run_seeds(connection, self.backend, self.extra)
-            return parent_result(self.backend, parent)
+            return at
 
         return ensure_golden_from(self.backend, parent, self.fingerprint(), self.name, steps, progress)
 

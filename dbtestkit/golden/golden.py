@@ -8,7 +8,9 @@ and a CLI or a pytest fixture can use it as it is.
 import threading
 import time
 
+from dbtestkit.golden.archive import export_golden
 from dbtestkit.golden.build import ensure_golden
+from dbtestkit.golden.derive import Prefix
 from dbtestkit.golden.fingerprint import compute_fingerprint, library_versions
 from dbtestkit.golden.journal import journal_build
 from dbtestkit.golden.pool import ClonePool
@@ -29,8 +31,10 @@ class Golden:
     """
 
     def __init__(self, backend, source, *, seeds=(), before=(), name, cache_dir,
-                 enforce_foreign_keys=False):
+                 enforce_foreign_keys=False, archive=None):
         self.backend = backend
+        # A directory of golden archives (CI caches): restored from, written to.
+        self.archive = archive
         self.source = source
         self.seeds = tuple(seeds)
         self.before = tuple(before)
@@ -46,8 +50,24 @@ class Golden:
 
     def fingerprint(self):
         """Return the hex sha256 of everything that shapes the golden."""
+        # The dialect is made only for a source that renders DDL (importing it costs ms).
+        return self._fingerprint(self.source.fingerprint_parts(lambda: self.backend.dialect))
+
+    def prefix_fingerprints(self):
+        """Yield a ``Prefix`` (``fingerprint``, ``heads``, ``revisions``) for the goldens of earlier states of this history, longest first.
+
+        A golden of one of these can be cloned and migrated the rest of the
+        way. None with seeds: they ran after the prefix's migrations, so the
+        new revisions would run on rows a build from empty does not have.
+        """
+        if self.seeds:
+            return
+        for parts, heads, revisions in self.source.prefix_parts(lambda: self.backend.dialect):
+            yield Prefix(self._fingerprint(parts), heads, revisions)
+
+    def _fingerprint(self, source_parts):
         parts = [("backend", self.backend.identity())]
-        parts += self.source.fingerprint_parts(self.backend.dialect)
+        parts += source_parts
         for step in self.before:
             parts += [(f"before:{label}", data) for label, data in step.fingerprint_parts()]
         for seed in self.seeds:
@@ -75,7 +95,7 @@ class Golden:
     def _ensure_published(self, progress):
         return ensure_golden(
             self.backend, self.source, self.seeds, self.fingerprint(), self.name, progress,
-            before=self.before,
+            before=self.before, parents=self.prefix_fingerprints(), archive=self.archive,
         )
 
     def clone(self, kind=None, enforce_foreign_keys=None):
@@ -139,6 +159,10 @@ class Golden:
         """
         return self.backend.prune_kept(keep_newest, label=self.name)
 
+    def export(self, directory):
+        """Write the golden (built first if need be) into ``directory`` as an archive; return its path."""
+        return export_golden(self.backend, self.ensure().fingerprint, directory)
+
     def discard(self):
         """Delete the golden of the current fingerprint, if there is one; return whether there was."""
         self.close()
@@ -163,7 +187,7 @@ class Golden:
         (default: none); the migration checks start from such twins.
         """
         return Golden(self.backend, source or self.source, seeds=seeds, before=self.before,
-                      name=f"{self.name}-{suffix}", cache_dir=self.cache_dir)
+                      name=f"{self.name}-{suffix}", cache_dir=self.cache_dir, archive=self.archive)
 
     def __repr__(self):
         return f"<Golden {self.name} on {self.backend.name}>"

@@ -10,7 +10,7 @@ def journal_build(cache_dir, golden, backend_name):
     """Append one line per golden build to the cache's build journal (``builds.log``)."""
     line = (
         f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {backend_name} {golden.fingerprint} "
-        f"pid={os.getpid()} seconds={golden.seconds:.3f}\n"
+        f"pid={os.getpid()} seconds={golden.seconds:.3f}{_how(golden)}\n"
     )
     # One short O_APPEND write per line: concurrent writers never interleave.
     fd = os.open(os.path.join(cache_dir, JOURNAL_NAME), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -18,6 +18,13 @@ def journal_build(cache_dir, golden, backend_name):
         os.write(fd, line.encode("utf-8"))
     finally:
         os.close(fd)
+
+
+def _how(golden):
+    if getattr(golden, "restored", False):
+        return " from=archive"
+    parent = getattr(golden, "parent", None)
+    return f" from={parent[:16]}" if parent else ""
 
 
 def read_journal(cache_dir):

@@ -7,6 +7,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 from dbtestkit.exceptions import MigrationError
 from dbtestkit.golden.fingerprint import file_parts
 from dbtestkit.migrations import driver
+from dbtestkit.migrations.graph import Unsure, prefixes, read_node
 from dbtestkit.migrations.project import AlembicProject
 
 
@@ -36,19 +37,52 @@ class AlembicSource:
         return cls(AlembicProject.from_config(config))
 
     def fingerprint_parts(self, dialect):
-        """Return the parts of the fingerprint this schema contributes."""
-        options = [(f"option:{key}", value) for key, value in self.project.schema_options()]
-        return [("schema", "alembic"), *options, *file_parts(self.project.source_files())]
+        """Return the parts of the fingerprint this schema contributes (``dialect()``: not needed)."""
+        return self._parts(self.project.source_files())
 
-    def build(self, connection, url, on_revision, async_url=None):
+    def _parts(self, files):
+        options = [(f"option:{key}", value) for key, value in self.project.schema_options()]
+        return [("schema", "alembic"), *options, *file_parts(files)]
+
+    def prefix_parts(self, dialect):
+        """Yield ``(parts, heads, revisions)`` for each earlier state of the history a golden can grow from, longest first.
+
+        ``parts`` are the fingerprint parts this source contributed when the
+        history held only that prefix's revision files (every other file,
+        env.py first, unchanged). Nothing when the graph cannot be read with
+        certainty from the files' source (``migrations.graph``).
+        """
+        files = list(self.project.source_files())
+        try:
+            nodes = []
+            for _, path in files[1:]:
+                with open(path, "rb") as source:
+                    node = read_node(source.read(), path)
+                if node is not None:
+                    nodes.append(node)
+            candidates = prefixes(nodes)
+        except Unsure:
+            return
+        revision_files = {node.path for node in nodes}
+        for kept, heads in candidates:
+            paths = {node.path for node in kept}
+            parts = self._parts([(label, path) for label, path in files
+                                 if path not in revision_files or path in paths])
+            yield parts, heads, kept
+
+    def build(self, connection, url, on_revision, async_url=None, applied=()):
         """Migrate ``connection`` to head; return the heads it should now be at.
 
         ``async_url()`` returns the same database's URL with an async driver,
         which an env.py that builds an async engine is given as sqlalchemy.url.
+        ``applied`` are the graph nodes (``migrations.graph.Node``) of the
+        revisions the database already has: Alembic sees them without
+        loading their files.
         """
         if self.project.async_env and async_url is not None:
             url = async_url()
-        return BuildResult(*driver.upgrade_to_head(self.project, url, connection, on_revision))
+        return BuildResult(*driver.upgrade_to_head(self.project, url, connection, on_revision,
+                                                   applied=applied))
 
     def verify(self, connection, result):
         """Raise MigrationError unless the database of ``connection`` is at the heads of ``result``.
@@ -78,15 +112,20 @@ class MetadataSource:
         self.metadata = metadata
 
     def fingerprint_parts(self, dialect):
-        """Return the DDL this metadata emits on ``dialect``, as fingerprint parts."""
+        """Return the DDL this metadata emits on the dialect ``dialect()`` returns, as fingerprint parts."""
         parts = [("schema", "metadata")]
+        dialect = dialect()
         for table in self.metadata.sorted_tables:
             parts.append((f"table:{table.fullname}", str(CreateTable(table).compile(dialect=dialect))))
             for index in sorted(table.indexes, key=lambda i: i.name or ""):
                 parts.append((f"index:{index.name}", str(CreateIndex(index).compile(dialect=dialect))))
         return parts
 
-    def build(self, connection, url, on_revision, async_url=None):
+    def prefix_parts(self, dialect):
+        """Yield nothing: a ``MetaData`` has no history to grow along."""
+        return iter(())
+
+    def build(self, connection, url, on_revision, async_url=None, applied=()):
         """Create every table of the metadata through ``connection``; there are no heads."""
         with connection.begin():
             self.metadata.create_all(connection)

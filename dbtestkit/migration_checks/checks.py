@@ -22,7 +22,8 @@ Where speed comes from:
 """
 
 from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.migrations.history import failure
+from dbtestkit.migrations import graph
+from dbtestkit.migrations.history import History, failure
 from dbtestkit.migrations.snapshots import Rewalk, changed_tables, diff_snapshots
 
 # pytest: do not print this module's source in a failed check's traceback; the message says it all.
@@ -31,6 +32,10 @@ __tracebackhide__ = True
 
 def single_head_revision(runner):
     """The history has exactly one head."""
+    # Read from the revision files while the history is not loaded: no Alembic,
+    # no revision imports, no database. Anything else is told by the history.
+    if not History.loaded(runner.project) and len(graph.heads(runner.project) or ()) == 1:
+        return
     history = runner.history
     if len(history.heads) == 1:
         return

@@ -109,8 +109,10 @@ class MigrationRunner:
         """Run env.py once on ``clone`` and apply the steps ``plan(migrator)`` yields."""
         history = self.history
         migrators = []
-        # An env.py that builds an async engine is given the clone through an async driver.
-        url = clone.backend.async_url(clone.url) if self.project.async_env else clone.url
+        # env.py may build an engine of its own from the URL: reachable before Alembic
+        # connects, and through an async driver for an env.py that builds an async engine.
+        url = clone.share()
+        url = clone.backend.async_url(url) if self.project.async_env else url
         with clone.engine.connect() as connection:
 
             def migration_fn(heads, context):

@@ -60,6 +60,11 @@ class History:
         return _histories[project]
 
     @staticmethod
+    def loaded(project):
+        """Tell whether the history of ``project`` is loaded in this process already."""
+        return project in _histories
+
+    @staticmethod
     def forget_all():
         """Forget every loaded history: the next check loads its revisions again, as a new process would."""
         _histories.clear()

@@ -7,6 +7,13 @@ from dbtestkit.database import TestDatabase, default_database
 from dbtestkit.exceptions import ConfigurationError, SetUpNotCalled
 
 
+class Deferred:
+    """A per-test value made when the test first reads it (``make()``), not in ``setUp``."""
+
+    def __init__(self, make):
+        self.make = make
+
+
 class SetInSetUp:
     """A per-test attribute that ``setUp`` sets; reading it earlier explains the missing ``super()``."""
 
@@ -18,7 +25,7 @@ class SetInSetUp:
         if test is None:
             return self
         try:
-            return test.__dict__[self.name]
+            value = test.__dict__[self.name]
         except KeyError:
             hook, call = getattr(test, "_dbtestkit_setup_hook", ("setUp", "super().setUp()"))
             raise SetUpNotCalled(
@@ -26,6 +33,9 @@ class SetInSetUp:
                 f"{call}, which is where {self.base} prepares each test's database. "
                 f"Call {call} first in {hook} overrides."
             ) from None
+        if isinstance(value, Deferred):
+            value = test.__dict__[self.name] = value.make()
+        return value
 
     def __set__(self, test, value):
         test.__dict__[self.name] = value

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.report import report
 from dbtestkit.testcases.app_sessions import AppSessions
-from dbtestkit.testcases.attributes import SetInSetUp, database_of
+from dbtestkit.testcases.attributes import Deferred, SetInSetUp, database_of
 
 
 class KeepsFailedClones:
@@ -95,7 +95,8 @@ class GoldenFileTestCase(KeepsFailedClones, AppSessions, unittest.TestCase):
             )
         self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
         self.addCleanup(self._release_clones_unless_run_decides)
-        self.url = clone.url
+        # Read on first use: a SQLite clone is made reachable by URL only if a test needs it.
+        self.url = Deferred(clone.share)
         self.engine = clone.engine
         self.session = self._make_session()
         self.addCleanup(self.session.close)

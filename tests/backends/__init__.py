@@ -28,13 +28,16 @@ LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "embedded": "EmbeddedP
 SIDES = {"sqlite": ("sqlite",), "postgresql": ("postgresql", "embedded"), "mysql": ("mysql",)}
 
 
-def for_each_backend(*backends):
-    """Class decorator: add ``<Mixin>On<Backend>`` TestCases to the mixin's module, one per backend."""
+def for_each_backend(*backends, sides=None):
+    """Class decorator: add ``<Mixin>On<Backend>`` TestCases to the mixin's module, one per backend side.
+
+    ``sides`` limits them to those sides (e.g. a server's own, for what is about its URL).
+    """
 
     def decorate(mixin):
         module = sys.modules[mixin.__module__]
         for backend in backends or BACKENDS:
-            for side in SIDES[backend]:
+            for side in (s for s in SIDES[backend] if sides is None or s in sides):
                 name = f"{mixin.__name__}On{LABELS[side]}"
                 case = type(name, (mixin, BackendCase), {
                     "backend": backend, "side_name": side, "__module__": mixin.__module__,
@@ -72,3 +75,8 @@ class BackendCase(TempProjectCase):
         database = self.database(url=url or self.side.database_url, **kwargs)
         self.side.forget_after(self, database)
         return database
+
+    def database_of_own_account(self, **kwargs):
+        """Return ``(database, url)``: a TestDatabase as a throwaway account that may use its fingerprint."""
+        url = self.side.account(self, [self.make_database(**kwargs).fingerprint()])
+        return self.make_database(url=url, **kwargs), url

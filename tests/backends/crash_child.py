@@ -28,6 +28,9 @@ import time
 import traceback
 import types
 
+# Labels are cut to this many characters (statements can be long).
+LABEL_LIMIT = 200
+
 TEST_ID = "tests.backends.crash.Scenario.test_kept_after_a_failure"
 _real_open = builtins.open
 
@@ -70,7 +73,7 @@ class Recorder:
         if not self.active:
             return
         self.count += 1
-        label = " ".join(str(label).split())[:200]
+        label = " ".join(str(label).split())[:LABEL_LIMIT]
         if self.record:
             with _real_open(self.record, "a") as stream:
                 stream.write(f"{label}\n")

@@ -7,6 +7,7 @@ fingerprint that exists (``artifacts``), which of it is the golden
 """
 
 import contextlib
+import json
 import re
 import secrets
 from pathlib import Path
@@ -64,6 +65,10 @@ class Side:
         """Return what of ``fingerprint`` exists besides its golden (should be nothing)."""
         return [a for a in self.artifacts(fingerprint, cache_dir) if not self.is_golden(fingerprint, a)]
 
+    def clones(self, fingerprint, cache_dir=None):
+        """Return the clones of ``fingerprint`` that exist (database names, or files of the cache)."""
+        return [a for a in self.leftovers(fingerprint, cache_dir) if "clone" in a and not a.startswith("entry ")]
+
     def has_golden(self, fingerprint, cache_dir=None):
         """Tell whether the golden of ``fingerprint`` exists."""
         return any(self.is_golden(fingerprint, a) for a in self.artifacts(fingerprint, cache_dir))
@@ -96,6 +101,22 @@ class Side:
         """Tell whether database ``name`` exists on the server."""
         return name in self.all_databases()
 
+    def tables(self, url):
+        """Return the sorted names of the tables of the database at ``url``."""
+        engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            return sorted(sa.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+
+    def name_has_pid(self, name, pid):
+        """Tell whether clone or build ``name`` (a name, file name or path) records ``pid``."""
+        return re.search(rf"[-_]{pid}[-_]", Path(str(name)).name) is not None
+
+    def url_of(self, name):
+        """Return the admin's URL of database ``name``."""
+        return make_url(self.url).set(database=name).render_as_string(hide_password=False)
+
 
 def _close(database):
     database.close()
@@ -120,6 +141,23 @@ class SQLiteSide(Side):
     def is_golden(self, fingerprint, artifact):
         """The golden file and its companions (lock, record) are named after the fingerprint."""
         return artifact.startswith(f"golden-{fingerprint}")
+
+    def has_golden(self, fingerprint, cache_dir=None):
+        """The golden file itself (not only its lock) exists."""
+        return f"golden-{fingerprint}.sqlite" in self.artifacts(fingerprint, cache_dir)
+
+    def tamper_record(self, golden):
+        """Make the golden's record name another fingerprint."""
+        from tests.support import record_path
+
+        path = record_path(golden)
+        path.write_text(json.dumps({**json.loads(path.read_text()), "fingerprint": "0" * 64}))
+
+    def tamper_golden(self, golden):
+        """Move the golden's version table back to its first revision, behind dbtestkit's back."""
+        from tests.support import golden_path, tamper
+
+        tamper(golden_path(golden), "UPDATE alembic_version SET version_num = '0001'")
 
 
 class PostgresSide(Side):
@@ -150,9 +188,35 @@ class PostgresSide(Side):
     def all_databases(self):
         return {name for (name,) in run_sql(self.url, "SELECT datname FROM pg_database")}
 
+    def marker(self, name):
+        """Return the marker dbtestkit keeps in database ``name``'s comment."""
+        [(comment,)] = run_sql(self.url, "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                                         "WHERE datname = %(n)s", {"n": name})
+        assert comment and comment.startswith("dbtestkit:"), comment
+        return json.loads(comment[len("dbtestkit:"):])
+
+    def tamper_record(self, golden):
+        name = make_url(golden.url).database
+        marker = self.marker(name)
+        marker["record"]["fingerprint"] = "0" * 64
+        text = ("dbtestkit:" + json.dumps(marker, sort_keys=True)).replace("'", "''")
+        run_sql(self.url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
+        run_sql(self.url, f"COMMENT ON DATABASE \"{name}\" IS '{text}'")
+        run_sql(self.url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE true')
+
+    def tamper_golden(self, golden):
+        """Open the golden (a closed template) and move its version table back, leaving it open."""
+        name = make_url(golden.url).database
+        run_sql(self.url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false ALLOW_CONNECTIONS true')
+        run_sql(self.url_of(name), "UPDATE alembic_version SET version_num = '0001'")
+
     def remove_everything_of(self, fingerprint):
         for name in self.databases(fingerprint):
             drop_pg_database(self.url, name)
+
+    def drop(self, name):
+        """Drop database ``name`` (a template too), disconnecting whoever is on it."""
+        drop_pg_database(self.url, name)
 
     def account(self, test, fingerprints=()):
         """Create a login role that may create databases, for ``test`` alone; return its URL."""
@@ -227,17 +291,57 @@ class MariaDBSide(Side):
     def all_databases(self):
         return {name for (name,) in run_sql(self.url, "SELECT schema_name FROM information_schema.SCHEMATA")}
 
+    def has_golden(self, fingerprint, cache_dir=None):
+        """The golden's database exists and its catalog entry says golden (not build)."""
+        name = f"dbtk_golden_{fingerprint[:40]}"
+        found = self.artifacts(fingerprint, cache_dir)
+        return name in found and f"entry {name} golden" in found
+
+    def entry(self, name):
+        """Return the catalog entry of ``name``: kind, owner, fingerprint and record (a dict)."""
+        from dbtestkit.backends.mysql_catalog import TABLE
+
+        rows = run_sql(self.url, f"SELECT kind, owner, fingerprint, record FROM {TABLE} WHERE name = %s",
+                       (name,))
+        return [{"kind": kind, "owner": owner, "fingerprint": fingerprint, "record": json.loads(record)}
+                for kind, owner, fingerprint, record in rows]
+
+    def set_entry(self, name, **changes):
+        """Change fields of ``name``'s catalog entry (``record``: a dict) behind dbtestkit's back."""
+        from dbtestkit.backends.mysql_catalog import TABLE
+
+        for key, value in changes.items():
+            value = json.dumps(value, sort_keys=True) if key == "record" else value
+            run_sql(self.url, f"UPDATE {TABLE} SET {key} = %s WHERE name = %s", (value, name))
+
+    def tamper_record(self, golden):
+        name = make_url(golden.url).database
+        [entry] = self.entry(name)
+        self.set_entry(name, record={**entry["record"], "fingerprint": "0" * 64})
+        run_sql(self.url, f"CREATE TABLE `{name}`.planted (id INTEGER)")
+
+    def tamper_golden(self, golden):
+        run_sql(self.url, f"UPDATE `{make_url(golden.url).database}`.alembic_version SET version_num = '0001'")
+
     def remove_everything_of(self, fingerprint):
         from dbtestkit.backends.mysql_catalog import TABLE
 
         for name in self.databases(fingerprint):
-            for (process_id,) in run_sql(self.url, "SELECT id FROM information_schema.PROCESSLIST "
-                                                   "WHERE db = %s AND id <> CONNECTION_ID()", (name,)):
-                with contextlib.suppress(sa.exc.DBAPIError):
-                    run_sql(self.url, f"KILL {int(process_id)}")
-            run_sql(self.url, f"DROP DATABASE IF EXISTS `{name}`")
+            self.drop(name)
         with contextlib.suppress(sa.exc.DBAPIError):
             run_sql(self.url, f"DELETE FROM {TABLE} WHERE fingerprint = %s", (fingerprint,))
+
+    def drop(self, name):
+        """Drop database ``name`` (and its catalog entry), ending connections left inside it."""
+        from dbtestkit.backends.mysql_catalog import TABLE
+
+        for (process_id,) in run_sql(self.url, "SELECT id FROM information_schema.PROCESSLIST "
+                                               "WHERE db = %s AND id <> CONNECTION_ID()", (name,)):
+            with contextlib.suppress(sa.exc.DBAPIError):
+                run_sql(self.url, f"KILL {int(process_id)}")
+        run_sql(self.url, f"DROP DATABASE IF EXISTS `{name}`")
+        with contextlib.suppress(sa.exc.DBAPIError):  # no catalog yet
+            run_sql(self.url, f"DELETE FROM {TABLE} WHERE name = %s", (name,))
 
     def account(self, test, fingerprints):
         """Create a user that may work only on the databases of ``fingerprints``; return its URL."""

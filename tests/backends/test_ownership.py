@@ -6,8 +6,6 @@ On the servers, where databases share one namespace with everyone else's.
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,22 +13,7 @@ import dbtestkit
 from dbtestkit.backends.processes import this_host
 from tests.backends import for_each_backend
 from tests.backends.crash import Slot
-from tests.support import ENSURE_AND_READ, REPO
-
-
-def dead_pid():
-    """Return the pid of a process of this host that has exited (and been waited for)."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def wait_for(path, timeout=60):
-    """Wait until ``path`` exists; tell whether it does."""
-    deadline = time.monotonic() + timeout
-    while not Path(path).exists() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return Path(path).exists()
+from tests.support import ENSURE_AND_READ, dead_pid, kill, run_python, start_python, wait_until
 
 
 @for_each_backend("postgresql", "mysql")
@@ -74,17 +57,14 @@ class NeverTouchWhatItDidNotCreate:
         builder = slot.zygote.start(job)
         running = [True]
         self.addCleanup(lambda: running[0] and _kill(builder))
-        self.assertTrue(wait_for(job["last"]), "the builder never reached its CREATE DATABASE")
+        self.assertTrue(wait_until(Path(job["last"]).exists, timeout=60),
+                        "the builder never reached its CREATE DATABASE")
         created = [a for a in self.side.artifacts(slot.fingerprint, slot.cache)
                    if a.startswith("dbtk_")]
         self.assertEqual(len(created), 1, created)
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("DBTESTKIT_")}
-        env["PYTHONPATH"] = str(REPO)
-        other = subprocess.Popen(
-            [sys.executable, "-c", ENSURE_AND_READ, slot.url, str(slot.ini), str(slot.cache)],
-            env=env, cwd=self.tmp, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        self.addCleanup(lambda: other.poll() is None and (other.kill(), other.communicate()))
+        other = start_python(ENSURE_AND_READ, slot.url, slot.ini, slot.cache, cwd=self.tmp)
+        self.addCleanup(kill, other)
         reaper = self.make_database(url=slot.url, alembic_ini=slot.ini, cache_dir=slot.cache)
         time.sleep(1.5)  # long enough for B to look, and for today's code to drop
         reaped = reaper.backend.reap()
@@ -151,8 +131,6 @@ class LeftoversAreListedAndReaped:
         self.assertNotIn(left[0], self.cli(slot, "status").stdout)
 
     def cli(self, slot, command):
-        from tests.support import run_python
-
         return run_python(["-m", "dbtestkit", "--url", slot.url, "--alembic-ini", str(slot.ini),
                            "--cache-dir", str(slot.cache), command], cwd=self.tmp,
                           env={k: "" for k in os.environ if k.startswith("DBTESTKIT_")})

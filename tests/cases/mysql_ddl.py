@@ -1,4 +1,4 @@
-"""DDL inside a savepoint-per-test case on MySQL/MariaDB (run by tests.test_mysql).
+"""DDL inside a savepoint-per-test case on MySQL/MariaDB (run by tests.backends.test_mysql_specific).
 
 MySQL commits implicitly before and after DDL, which ends the outer
 transaction and erases every savepoint. dbtestkit must fail that test with

