@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+import dbtestkit
+
 MAKE_PROJECT = os.environ.get("DBTESTKIT_MAKE_PROJECT", "/work/shared/bench/make_project.py")
 
 URLS = {"postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
@@ -78,9 +80,14 @@ def child_source(project, tests, stamps):
     return CHILD.format(ini=os.path.join(project, "alembic.ini"), methods=methods, stamps=stamps)
 
 
-def run_once(script, url, stamps):
-    """Run the suite in a fresh process; return (wall, start-up, sum of tests, exit) in seconds."""
+def run_once(script, url, stamps, code=None):
+    """Run the suite in a fresh process (dbtestkit from ``code`` if given); return its timings in seconds.
+
+    (wall, start-up, sum of tests, exit: last test's end to the process's).
+    """
     env = {**os.environ, "DBTESTKIT_URL": url}
+    if code:
+        env["PYTHONPATH"] = code
     spawned = time.time()
     subprocess.run([sys.executable, script], env=env, check=True)
     ended = time.time()
@@ -93,12 +100,27 @@ def run_once(script, url, stamps):
             ended - marks[-1][1])
 
 
+def clones_left(database):
+    """Return how many clones of the project's golden exist on the server (reap takes them)."""
+    prefix = f"dbtk_clone_{database.fingerprint()[:12]}_"
+    return sum(1 for name in database.backend.leftover_clones() if name.startswith(prefix))
+
+
+def reap_project(database):
+    """Remove this project's leftovers only (other runs on the server are not this benchmark's)."""
+    prefix = f"dbtk_clone_{database.fingerprint()[:12]}_"
+    for leftover in database.backend.leftovers():
+        if leftover.name.startswith(prefix):
+            database.backend._remove_leftover(leftover)  # reap(), narrowed to this project
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=40)
     parser.add_argument("--size", default="40x60")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--backends", default="postgresql,mysql")
+    parser.add_argument("--before", help="a tree whose dbtestkit/ runs interleaved as 'before'")
     args = parser.parse_args()
     revisions, tables = (int(part) for part in args.size.split("x"))
     work = tempfile.mkdtemp(prefix="dbtk-suite-wall-")
@@ -109,16 +131,26 @@ def main():
     stamps = os.path.join(work, "stamps.json")
     with open(script, "w") as out:
         out.write(child_source(project, args.tests, stamps))
-    print(f"{args.tests} clone-per-test tests, {revisions}x{tables}; load {os.getloadavg()[0]:.2f}")
-    print(f"{'backend':<11} {'wall s':>7} {'start s':>8} {'tests s':>8} {'exit s':>7} {'ratio':>6} {'load':>5}")
+    versions = [("before", args.before), ("after", None)] if args.before else [("this", None)]
+    print(f"{args.tests} clone-per-test tests, {revisions}x{tables}; ratio = wall / (start + tests); "
+          "left = clones on the server after exit (the next run reaps them)")
+    print(f"{'backend':<11} {'code':<7} {'wall s':>7} {'start s':>8} {'tests s':>8} {'exit s':>7} "
+          f"{'ratio':>6} {'left':>5} {'load1':>6}")
     for backend in args.backends.split(","):
         url = os.environ.get(f"DBTESTKIT_BENCH_{backend.upper()}_URL", URLS[backend])
+        database = dbtestkit.TestDatabase(url, alembic_ini=os.path.join(project, "alembic.ini"))
         run_once(script, url, stamps)  # builds the golden; not recorded
-        rows = [run_once(script, url, stamps) for _ in range(args.runs)]
-        for wall, startup, tests, exit in rows:
-            print(f"{backend:<11} {wall:7.2f} {startup:8.2f} {tests:8.2f} {exit:7.2f} "
-                  f"{wall / (startup + tests):6.2f} {os.getloadavg()[0]:5.2f}")
-        print(f"{backend:<11} median ratio {statistics.median(w / (s + t) for w, s, t, _ in rows):.2f}")
+        ratios = {label: [] for label, _ in versions}
+        for _ in range(args.runs):
+            for label, code in versions:
+                wall, startup, tests, exit = run_once(script, url, stamps, code)
+                ratios[label].append(wall / (startup + tests))
+                print(f"{backend:<11} {label:<7} {wall:7.2f} {startup:8.2f} {tests:8.2f} {exit:7.2f} "
+                      f"{ratios[label][-1]:6.2f} {clones_left(database):5d} {os.getloadavg()[0]:6.2f}")
+        for label, values in ratios.items():
+            print(f"{backend:<11} {label:<7} median ratio {statistics.median(values):.2f}")
+        reap_project(database)
+        database.close()
 
 
 if __name__ == "__main__":
