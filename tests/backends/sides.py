@@ -69,6 +69,23 @@ class Side:
         """Return the clones of ``fingerprint`` that exist (database names, or files of the cache)."""
         return [a for a in self.leftovers(fingerprint, cache_dir) if "clone" in a and not a.startswith("entry ")]
 
+    def not_reaped(self, fingerprint, cache_dir=None):
+        """Return the ``leftovers`` of ``fingerprint`` that the next run's reap would not remove.
+
+        A run leaves the clones it did not finish dropping to the next run's
+        reap (their maker is gone by then): only what reap would miss is left behind.
+        """
+        from dbtestkit.backends import backend_for
+
+        backend = backend_for(self.database_url, cache_dir or self.cache_dir)
+        try:
+            reapable = set(backend.leftover_clones())
+        finally:
+            backend.dispose()
+        # An artifact names its database: itself, its catalog entry or its intent file.
+        return [a for a in self.leftovers(fingerprint, cache_dir)
+                if not any(name in a for name in reapable)]
+
     def has_golden(self, fingerprint, cache_dir=None):
         """Tell whether the golden of ``fingerprint`` exists."""
         return any(self.is_golden(fingerprint, a) for a in self.artifacts(fingerprint, cache_dir))
