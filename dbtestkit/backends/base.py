@@ -8,6 +8,7 @@ every backend.
 """
 
 import abc
+import atexit
 import contextlib
 import threading
 
@@ -35,6 +36,8 @@ class BackendBase(abc.ABC):
     pooled = False
     # Whether the first clone leaves reaping to a background thread (see reap_once).
     reaps_in_background = False
+    # Set at exit: a background reap stops after the leftover it is removing.
+    stop_reaping = False
     # Where the URL was set ("--url", "DBTESTKIT_URL", …), named in advice.
     url_origin = "the URL"
     # The storage (the ``kind`` argument of ``clone()``) serving each need of CLONE_KINDS.
@@ -238,9 +241,18 @@ class BackendBase(abc.ABC):
             return
         self._reaped = True
         if background and self.reaps_in_background:
-            threading.Thread(target=self._reap_quietly, name="dbtestkit-reaper", daemon=True).start()
+            reaper = threading.Thread(target=self._reap_quietly, name="dbtestkit-reaper", daemon=True)
+            reaper.start()
+            atexit.register(self._stop_reaping, reaper)
         else:
             self.reap()
+
+    def _stop_reaping(self, reaper):
+        # At exit: the reaper stops after the leftover it is removing (a
+        # thread still talking to a server while the interpreter shuts down
+        # can crash it); the next run reaps the rest.
+        self.stop_reaping = True
+        reaper.join(timeout=60)
 
     def _reap_quietly(self):
         try:

@@ -228,6 +228,8 @@ class ServerBackend(BackendBase):
         """Remove leftovers of dead processes and unfinished builds of ours; return their names."""
         reaped = []
         for leftover in self.leftovers():
+            if self.stop_reaping:
+                break
             if self._remove_leftover(leftover):
                 reaped.append(leftover.name)
         return reaped

@@ -9,9 +9,10 @@ checkpoint, which slows a CREATE DATABASE running beside it several times
 over (benchmarks/servers.py). Used clones are therefore dropped when no
 clone is wanted, or once too many are waiting, and at the latest at close().
 
-At exit nothing waits: the clones still prepared or waiting for their DROP
-(and one being made) stay on the server, marked with this process's pid,
-and the next run's reap removes them in the background (its maker is gone).
+At exit only the clone each worker is making or dropping is waited for: the
+clones prepared or waiting for their DROP stay on the server, marked with
+this process's pid, and the next run's reap removes them in the background
+(their maker is gone by then).
 """
 
 import atexit
@@ -125,6 +126,11 @@ class ClonePool:
         for item in leftovers:
             if not isinstance(item, BaseException):
                 item.leave_to_reap()
+        # Each finishes the clone it is making or dropping (at most one: a
+        # thread still talking to a server while the interpreter shuts down
+        # can crash it) and leaves what it made to reap too.
+        for worker in self._workers:
+            worker.join(timeout=60)
 
     def _next_job(self):
         with self._changed:
