@@ -70,13 +70,8 @@ class Side:
         return [a for a in self.leftovers(fingerprint, cache_dir) if "clone" in a and not a.startswith("entry ")]
 
     def not_reaped(self, fingerprint, cache_dir=None):
-        """Return the ``leftovers`` of ``fingerprint`` that the next run's reap would not remove.
-
-        A run leaves the clones it did not finish dropping to the next run's
-        reap (their maker is gone by then): only what reap would miss is left behind.
-        """
+        """Return the ``leftovers`` of ``fingerprint`` that the next run's reap would not remove (drops a run left)."""
         from dbtestkit.backends import backend_for
-
         from dbtestkit.backends.processes import creator_is_gone
 
         backend = backend_for(self.database_url, cache_dir or self.cache_dir)
