@@ -151,34 +151,29 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
         Path(f"{path}-journal").write_bytes(b"")
 
 
-class StockEnvPyTest(GoldenAssertions, TempProjectCase):
+class BuildsWithThisEnvPy(GoldenAssertions):
+    """The golden builds at head and is reused, with the class's ``env_py``."""
+
+    def test_golden_builds_at_head(self):
+        golden = self.database().ensure_golden()
+        self.assertTrue(golden.built)
+        self.assertGoldenAtHead(golden)
+
+    def test_golden_is_reused(self):
+        self.database().ensure_golden()
+        self.assertFalse(self.database().ensure_golden().built)
+
+
+class StockEnvPyTest(BuildsWithThisEnvPy, TempProjectCase):
     """env.py as `alembic init` writes it: the engine comes from sqlalchemy.url."""
 
     env_py = STOCK_ENV_PY
 
-    def test_golden_builds_at_head(self):
-        golden = self.database().ensure_golden()
-        self.assertTrue(golden.built)
-        self.assertGoldenAtHead(golden)
 
-    def test_golden_is_reused(self):
-        self.database().ensure_golden()
-        self.assertFalse(self.database().ensure_golden().built)
-
-
-class ConnectionEnvPyTest(GoldenAssertions, TempProjectCase):
+class ConnectionEnvPyTest(BuildsWithThisEnvPy, TempProjectCase):
     """env.py that uses the connection in config.attributes."""
 
     env_py = CONNECTION_ENV_PY
-
-    def test_golden_builds_at_head(self):
-        golden = self.database().ensure_golden()
-        self.assertTrue(golden.built)
-        self.assertGoldenAtHead(golden)
-
-    def test_golden_is_reused(self):
-        self.database().ensure_golden()
-        self.assertFalse(self.database().ensure_golden().built)
 
 
 class CachePermissionsTest(TempProjectCase):
