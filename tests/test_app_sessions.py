@@ -11,6 +11,7 @@ import dbtestkit
 from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.isolation import bind_session_factory
 from tests.cases import DB, SEEDED_AUTHOR
+from tests.cases.savepoint_cases import ClassData
 
 author = sa.table("author", sa.column("id"), sa.column("name"))
 
@@ -78,12 +79,8 @@ class BindSessionmakerTests(unittest.TestCase):
         SessionLocal, _ = app_factories()
         seen = []
 
-        class CommitThenRollback(dbtestkit.DatabaseTestCase):
-            database = DB
-
-            @classmethod
-            def setUpTestData(cls, connection):
-                connection.execute(sa.insert(author).values(name="Class Author"))
+        class CommitThenRollback(ClassData, dbtestkit.DatabaseTestCase):
+            class_author = "Class Author"
 
             def test_commit_then_rollback(test):
                 test.bind_sessionmaker(SessionLocal)

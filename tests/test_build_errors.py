@@ -258,7 +258,9 @@ class UnloadableEntryPointTests(EntryPointCase):
     def test_migration_checks_name_the_file_and_line(self):
         run = self.run_checks()
         self.assertEqual(run.returncode, 1, run.stderr)
-        self.assertEqual(len(re.findall(re.escape(self.where()), run.stderr)), 3, run.stderr)
+        # The two checks that load the history name it; single_head_revision reads only the
+        # revision ids from the files (issue 16: no import, no database) and passes.
+        self.assertEqual(len(re.findall(re.escape(self.where()), run.stderr)), 2, run.stderr)
         self.assertShort(run.stderr)
 
 

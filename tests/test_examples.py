@@ -31,23 +31,20 @@ class BookshopExampleTests(unittest.TestCase):
         if importlib.util.find_spec(module) is None:
             skip_or_fail(self, f"tool:{module}", f"{module} is not installed (pip install -e .[test])")
 
-    def unittest_count(self, output):
-        match = re.search(r"^Ran (\d+) tests?", output, re.MULTILINE)
-        self.assertIsNotNone(match, output)
-        return int(match.group(1))
-
-    def test_unittest(self):
-        run = self.run_in_bookshop("-m", "unittest", "-v")
+    def assert_all_35_pass(self, run):
+        """Check a unittest-style run (unittest, nose2) of the example suite: all 35 tests ran and passed."""
         self.assertEqual(run.returncode, 0, run.stderr)
         self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertEqual(self.unittest_count(run.stderr), 35)
+        match = re.search(r"^Ran (\d+) tests?", run.stderr, re.MULTILINE)
+        self.assertIsNotNone(match, run.stderr)
+        self.assertEqual(int(match.group(1)), 35)
+
+    def test_unittest(self):
+        self.assert_all_35_pass(self.run_in_bookshop("-m", "unittest", "-v"))
 
     def test_nose2(self):
         self.require_tool("nose2")
-        run = self.run_in_bookshop("-m", "nose2", "-v")
-        self.assertEqual(run.returncode, 0, run.stderr)
-        self.assertRegex(run.stderr, r"\nOK\s*$")
-        self.assertEqual(self.unittest_count(run.stderr), 35)
+        self.assert_all_35_pass(self.run_in_bookshop("-m", "nose2", "-v"))
 
     def test_pytest(self):
         self.require_tool("pytest")

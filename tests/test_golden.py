@@ -82,35 +82,29 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
         self.assertTrue(golden.built)
         return golden
 
-    def test_golden_without_version_rows_is_rebuilt(self):
+    def assertRebuiltAfter(self, damage):
+        """Build the golden, ``damage(path)`` its file, and check the next use rebuilds it to head."""
         golden = self.build()
-        tamper(golden_path(golden), "DELETE FROM alembic_version")
+        damage(golden_path(golden))
         again = self.database().ensure_golden()
         self.assertTrue(again.built)
         self.assertGoldenAtHead(again)
+
+    def test_golden_without_version_rows_is_rebuilt(self):
+        self.assertRebuiltAfter(lambda path: tamper(path, "DELETE FROM alembic_version"))
 
     def test_garbage_golden_file_is_rebuilt(self):
-        golden = self.build()
-        golden_path(golden).write_bytes(b"not a database")
-        again = self.database().ensure_golden()
-        self.assertTrue(again.built)
-        self.assertGoldenAtHead(again)
+        self.assertRebuiltAfter(lambda path: path.write_bytes(b"not a database"))
 
     def test_truncated_golden_file_is_rebuilt(self):
-        golden = self.build()
-        path = golden_path(golden)
-        data = path.read_bytes()
-        path.write_bytes(data[: len(data) // 2])
-        again = self.database().ensure_golden()
-        self.assertTrue(again.built)
-        self.assertGoldenAtHead(again)
+        def truncate(path):
+            data = path.read_bytes()
+            path.write_bytes(data[: len(data) // 2])
+
+        self.assertRebuiltAfter(truncate)
 
     def test_empty_golden_file_is_rebuilt(self):
-        golden = self.build()
-        golden_path(golden).write_bytes(b"")
-        again = self.database().ensure_golden()
-        self.assertTrue(again.built)
-        self.assertGoldenAtHead(again)
+        self.assertRebuiltAfter(lambda path: path.write_bytes(b""))
 
     def test_stale_build_of_same_fingerprint_is_not_used_and_is_removed(self):
         database = self.database()
@@ -157,34 +151,29 @@ class VerifyOnReuseTest(GoldenAssertions, TempProjectCase):
         Path(f"{path}-journal").write_bytes(b"")
 
 
-class StockEnvPyTest(GoldenAssertions, TempProjectCase):
+class BuildsWithThisEnvPy(GoldenAssertions):
+    """The golden builds at head and is reused, with the class's ``env_py``."""
+
+    def test_golden_builds_at_head(self):
+        golden = self.database().ensure_golden()
+        self.assertTrue(golden.built)
+        self.assertGoldenAtHead(golden)
+
+    def test_golden_is_reused(self):
+        self.database().ensure_golden()
+        self.assertFalse(self.database().ensure_golden().built)
+
+
+class StockEnvPyTest(BuildsWithThisEnvPy, TempProjectCase):
     """env.py as `alembic init` writes it: the engine comes from sqlalchemy.url."""
 
     env_py = STOCK_ENV_PY
 
-    def test_golden_builds_at_head(self):
-        golden = self.database().ensure_golden()
-        self.assertTrue(golden.built)
-        self.assertGoldenAtHead(golden)
 
-    def test_golden_is_reused(self):
-        self.database().ensure_golden()
-        self.assertFalse(self.database().ensure_golden().built)
-
-
-class ConnectionEnvPyTest(GoldenAssertions, TempProjectCase):
+class ConnectionEnvPyTest(BuildsWithThisEnvPy, TempProjectCase):
     """env.py that uses the connection in config.attributes."""
 
     env_py = CONNECTION_ENV_PY
-
-    def test_golden_builds_at_head(self):
-        golden = self.database().ensure_golden()
-        self.assertTrue(golden.built)
-        self.assertGoldenAtHead(golden)
-
-    def test_golden_is_reused(self):
-        self.database().ensure_golden()
-        self.assertFalse(self.database().ensure_golden().built)
 
 
 class CachePermissionsTest(TempProjectCase):

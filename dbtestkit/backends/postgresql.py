@@ -22,8 +22,7 @@ from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 
 START_HINT = "Start it (e.g. pg_ctlcluster --skip-systemctl-redirect <version> main start)"
-# A template cannot be copied while anyone is connected to it; a clone that
-# races a brief connection is retried for this long.
+# A template being connected to cannot be copied: a clone racing that is retried this long.
 TEMPLATE_BUSY_SECONDS = 10
 # SQLSTATE of a statement that gave up waiting for a lock (lock_timeout, NOWAIT).
 LOCK_NOT_AVAILABLE = "55P03"
@@ -139,6 +138,8 @@ class Backend(DumpedGoldens, CloneCosts, ServerBackend):
         """Close the build to connections, make it a template, and rename it into place."""
         golden = self.golden_name(fingerprint)
         with self.admin.connect() as connection:
+            # Outlive a server killed right after (the embedded cluster commits asynchronously).
+            connection.exec_driver_sql("SET synchronous_commit TO on")
             self._terminate(connection, build.name)
             connection.exec_driver_sql(
                 f"ALTER DATABASE {quote(connection, build.name)} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false"

@@ -70,22 +70,20 @@ class Stepper:
                     raise
                 # A downgrade that does not run is not what this test is about: walk up instead.
                 self.close()
-        if self.clone is None:
-            self._start("empty")
-        if self._at(destination):
-            return
-        revisions = self._between(destination, True, f"migrate_up_to({name!r})", "migrate_down_to")
-        self._walk(revisions, True)
+        self._walk_to(destination, True, name)
 
     def down_to(self, name):
         """Downgrade to revision ``name`` (an id, a file label, or ``base``)."""
-        destination = self._resolve(name, "migrate_down_to")
+        self._walk_to(self._resolve(name, "migrate_down_to"), False, name)
+
+    def _walk_to(self, destination, up, name):
+        # From the clone as it is (an empty one if none yet), one revision at a time.
         if self.clone is None:
             self._start("empty")
         if self._at(destination):
             return
-        revisions = self._between(destination, False, f"migrate_down_to({name!r})", "migrate_up_to")
-        self._walk(revisions, False)
+        called, other = ("migrate_up_to", "migrate_down_to") if up else ("migrate_down_to", "migrate_up_to")
+        self._walk(self._between(destination, up, f"{called}({name!r})", other), up)
 
     def up_one(self):
         """Upgrade by one revision."""

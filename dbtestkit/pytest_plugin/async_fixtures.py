@@ -10,8 +10,7 @@ test's loop scope, so the engine lives in the loop the test awaits in.
 
 import pytest
 
-from dbtestkit.pytest_plugin.fixtures import checked, clone_kind
-from dbtestkit.pytest_plugin.outcome import release_clone
+from dbtestkit.pytest_plugin.fixtures import checked, clone_for_test
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +47,12 @@ def async_db_connection(_dbtestkit_async_test):
 @pytest.fixture
 async def async_db_clone(request, dbtestkit_database):
     """This test's own clone through its async driver: ``.url``, ``.engine`` (an ``AsyncEngine``), ``.clone``."""
-    database = checked(dbtestkit_database)
-    handle = database.async_clone(kind=clone_kind(request))
-    try:
-        yield handle
-    finally:
-        # In the test's loop, which is still running: its connections die with it.
-        await handle.dispose()
-        release_clone(request.node, database, handle.clone)
+    with clone_for_test(request, dbtestkit_database, asynchronous=True) as handle:
+        try:
+            yield handle
+        finally:
+            # In the test's loop, which is still running: its connections die with it.
+            await handle.dispose()
 
 
 ASYNC_FIXTURES = {"_dbtestkit_async_test": _dbtestkit_async_test, "async_db_clone": async_db_clone}

@@ -4,6 +4,8 @@ Everything dbtestkit is imported inside the fixtures, so a pytest run whose
 tests use none of them never imports SQLAlchemy.
 """
 
+import contextlib
+
 import pytest
 
 from dbtestkit.pytest_plugin.outcome import release_clone
@@ -47,6 +49,18 @@ def clone_kind(request):
     return None
 
 
+@contextlib.contextmanager
+def clone_for_test(request, dbtestkit_database, asynchronous=False):
+    """Give the test its own clone (an async handle if ``asynchronous``); after, keep or drop it by the outcome."""
+    database = checked(dbtestkit_database)
+    kind = clone_kind(request)
+    handle = database.async_clone(kind=kind) if asynchronous else database.clone(kind=kind)
+    try:
+        yield handle
+    finally:
+        release_clone(request.node, database, handle.clone if asynchronous else handle)
+
+
 # -- savepoint per test -----------------------------------------------------------------------
 
 
@@ -85,10 +99,8 @@ def db_clone(request, dbtestkit_database):
     ``dbtestkit_clone_kind = "shared"`` in the test's class or module when
     another process must open the clone.
     """
-    database = checked(dbtestkit_database)
-    clone = database.clone(kind=clone_kind(request))
-    yield clone
-    release_clone(request.node, database, clone)
+    with clone_for_test(request, dbtestkit_database) as clone:
+        yield clone
 
 
 @pytest.fixture

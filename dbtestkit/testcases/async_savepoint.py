@@ -1,7 +1,6 @@
 """AsyncDatabaseTestCase: each async test in its own transaction and SAVEPOINT on its class's clone."""
 
-from dbtestkit.exceptions import ConfigurationError
-from dbtestkit.testcases.attributes import SetInSetUp, database_of
+from dbtestkit.testcases.attributes import SetInSetUp, database_of, open_for_class, setup_class_skipped
 from dbtestkit.testcases.awaits import AwaitCheckedTestCase
 
 
@@ -35,18 +34,13 @@ class AsyncDatabaseTestCase(AwaitCheckedTestCase):
         # and loaded, before the first test's loop exists.
         scope = database_of(cls).async_scope(cls.setUpTestData if overridden else None)
         cls._dbtestkit_async_scope = scope
-        # A class cleanup runs even when setUpClass fails half-way.
-        cls.addClassCleanup(scope.close)
-        scope.open()
+        open_for_class(cls, scope)
 
     async def asyncSetUp(self):
         await super().asyncSetUp()
         scope = type(self).__dict__.get("_dbtestkit_async_scope")
         if scope is None:
-            raise ConfigurationError(
-                f"{type(self).__qualname__}.setUpClass did not call super().setUpClass(); "
-                "AsyncDatabaseTestCase makes the class's clone there."
-            )
+            raise setup_class_skipped(type(self), "AsyncDatabaseTestCase makes the class's clone there.")
         test = await scope.begin_test(**self.session_options)
         # Runs in this test's loop, after the test's own cleanups, even when
         # asyncSetUp fails after this point.

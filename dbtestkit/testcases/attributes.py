@@ -62,3 +62,17 @@ def database_of(test_class):
             f"{test_class.__qualname__}.database is {database!r}; it must be a dbtestkit.TestDatabase."
         )
     return database
+
+
+def open_for_class(test_class, resource):
+    """Open ``resource`` (a class's scope or snapshot), closed by a class cleanup of ``test_class``."""
+    # A class cleanup runs even when setUpClass fails half-way.
+    test_class.addClassCleanup(resource.close)
+    resource.open()
+
+
+def setup_class_skipped(test_class, missed):
+    """Return the error for a test class whose ``setUpClass`` skipped ``super()``: ``missed`` says what it lost."""
+    return ConfigurationError(
+        f"{test_class.__qualname__}.setUpClass did not call super().setUpClass(); {missed}"
+    )

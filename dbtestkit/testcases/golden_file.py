@@ -4,10 +4,11 @@ import unittest
 
 from sqlalchemy.orm import Session
 
-from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.report import report
 from dbtestkit.testcases.app_sessions import AppSessions
-from dbtestkit.testcases.attributes import Deferred, SetInSetUp, database_of
+from dbtestkit.testcases.attributes import (
+    Deferred, SetInSetUp, database_of, open_for_class, setup_class_skipped,
+)
 
 
 class KeepsFailedClones:
@@ -75,9 +76,7 @@ class GoldenFileTestCase(KeepsFailedClones, AppSessions, unittest.TestCase):
             # One copy per test: no more are made ahead (a run of a few tests may take fewer).
             expected = len(unittest.defaultTestLoader.getTestCaseNames(cls))
             snapshot = database_of(cls).snapshot(cls.setUpTestData, expected)
-            # A class cleanup runs even when setUpClass fails half-way.
-            cls.addClassCleanup(snapshot.close)
-            snapshot.open()
+            open_for_class(cls, snapshot)
             cls._dbtestkit_snapshot = snapshot
 
     def setUp(self):
@@ -89,10 +88,7 @@ class GoldenFileTestCase(KeepsFailedClones, AppSessions, unittest.TestCase):
         elif cls.__dict__.get("_dbtestkit_snapshot") is not None:
             clone = cls._dbtestkit_snapshot.clone(kind=self.clone_kind)
         else:
-            raise ConfigurationError(
-                f"{cls.__qualname__}.setUpClass did not call super().setUpClass(); "
-                "GoldenFileTestCase loads setUpTestData's rows there."
-            )
+            raise setup_class_skipped(cls, "GoldenFileTestCase loads setUpTestData's rows there.")
         self.__dict__.setdefault("_dbtestkit_clones", []).append((database, clone))
         self.addCleanup(self._release_clones_unless_run_decides)
         # Read on first use: a SQLite clone is made reachable by URL only if a test needs it.

@@ -2,9 +2,8 @@
 
 import unittest
 
-from dbtestkit.exceptions import ConfigurationError
 from dbtestkit.testcases.app_sessions import AppSessions
-from dbtestkit.testcases.attributes import SetInSetUp, database_of
+from dbtestkit.testcases.attributes import SetInSetUp, database_of, open_for_class, setup_class_skipped
 
 
 class DatabaseTestCase(AppSessions, unittest.TestCase):
@@ -28,10 +27,7 @@ class DatabaseTestCase(AppSessions, unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        scope = cls._dbtestkit_new_scope()
-        # A class cleanup runs even when setUpClass fails half-way.
-        cls.addClassCleanup(scope.close)
-        scope.open()
+        open_for_class(cls, cls._dbtestkit_new_scope())
 
     @classmethod
     def _dbtestkit_new_scope(cls):
@@ -55,10 +51,7 @@ class DatabaseTestCase(AppSessions, unittest.TestCase):
         super().setUp()
         scope = type(self).__dict__.get("_dbtestkit_scope") or self._dbtestkit_layer_scope()
         if scope is None:
-            raise ConfigurationError(
-                f"{type(self).__qualname__}.setUpClass did not call super().setUpClass(); "
-                "DatabaseTestCase opens the test transaction there."
-            )
+            raise setup_class_skipped(type(self), "DatabaseTestCase opens the test transaction there.")
         test = scope.begin_test()
         # Cleanups run even when setUp fails after this point, and after the
         # test's own cleanups (last in, first out), so nothing leaks.

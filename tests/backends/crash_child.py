@@ -129,7 +129,8 @@ class Recorder:
     def _hook_sqlite3(self):
         recorder = self
 
-        class Cursor(sqlite3.Cursor):
+        # Cursors and connections both execute SQL: one set of recording methods for both.
+        class RecordsSql:
             def execute(self, sql, *args):
                 result = super().execute(sql, *args)
                 recorder.point(f"sqlite3 {sql}")
@@ -145,24 +146,12 @@ class Recorder:
                 recorder.point(f"sqlite3 script {sql}")
                 return result
 
-        class Connection(sqlite3.Connection):
+        class Cursor(RecordsSql, sqlite3.Cursor):
+            pass
+
+        class Connection(RecordsSql, sqlite3.Connection):
             def cursor(self, factory=Cursor):
                 return super().cursor(factory)
-
-            def execute(self, sql, *args):
-                result = super().execute(sql, *args)
-                recorder.point(f"sqlite3 {sql}")
-                return result
-
-            def executemany(self, sql, *args):
-                result = super().executemany(sql, *args)
-                recorder.point(f"sqlite3 {sql}")
-                return result
-
-            def executescript(self, sql):
-                result = super().executescript(sql)
-                recorder.point(f"sqlite3 script {sql}")
-                return result
 
             def commit(self):
                 super().commit()

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 import dbtestkit
 from tests.cases import DB, SEEDED_AUTHOR
-from tests.cases.savepoint_cases import author, book, names, titles
+from tests.cases.savepoint_cases import author, book, check_begin_nested_partial_rollback, names, titles
 
 
 class Pristine:
@@ -45,12 +45,7 @@ class MemoryClones(Pristine, dbtestkit.GoldenFileTestCase):
 
     def test_savepoints_work_in_app_code(self):
         self.assert_pristine()
-        self.session.execute(sa.insert(book).values(title="Kept"))
-        nested = self.session.begin_nested()
-        self.session.execute(sa.insert(book).values(title="Dropped"))
-        nested.rollback()
-        self.session.commit()
-        self.assertEqual(titles(self.session), ["Kept"])
+        check_begin_nested_partial_rollback(self)
 
 
 # Reads the first book title through the URL in $DBTK_CLONE_URL, in another process.

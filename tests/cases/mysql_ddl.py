@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 import dbtestkit
 from tests.cases import DB, SEEDED_AUTHOR
-from tests.cases.savepoint_cases import author, names, titles
+from tests.cases.savepoint_cases import ClassData, author, names, titles
 
 setUpModule, tearDownModule = DB.module_fixtures()
 
@@ -26,14 +26,10 @@ def current_database(connection):
     return connection.exec_driver_sql("SELECT DATABASE()").scalar()
 
 
-class DdlThroughTheSession(dbtestkit.DatabaseTestCase):
-    database = DB
+class DdlThroughTheSession(ClassData, dbtestkit.DatabaseTestCase):
+    class_author = "DDL Class Author"
     # The database each test ran in, in order.
     databases_seen = []
-
-    @classmethod
-    def setUpTestData(cls, connection):
-        connection.execute(sa.insert(author).values(name="DDL Class Author"))
 
     def test_1_insert_then_create_table(self):
         self.databases_seen.append(current_database(self.connection))
@@ -55,14 +51,10 @@ class DdlThroughTheSession(dbtestkit.DatabaseTestCase):
         self.assertNotIn(SCRATCH, table_names(self.connection))
 
 
-class AfterTheDdl(dbtestkit.DatabaseTestCase):
+class AfterTheDdl(ClassData, dbtestkit.DatabaseTestCase):
     """The next class of the module shares the new outer transaction: it must be pristine."""
 
-    database = DB
-
-    @classmethod
-    def setUpTestData(cls, connection):
-        connection.execute(sa.insert(author).values(name="Next Class Author"))
+    class_author = "Next Class Author"
 
     def test_pristine_in_next_class(self):
         self.assertEqual(names(self.session), sorted([SEEDED_AUTHOR, "Next Class Author"]))

@@ -21,8 +21,18 @@ def titles(connectable):
     return sorted(connectable.execute(sa.select(book.c.title)).scalars())
 
 
-class AppBehaviour:
-    """Tests written as an application would; each asserts it starts pristine."""
+def check_begin_nested_partial_rollback(test):
+    """App code's own SAVEPOINT: the rolled-back row is gone, the other is committed."""
+    test.session.execute(sa.insert(book).values(title="Kept"))
+    nested = test.session.begin_nested()
+    test.session.execute(sa.insert(book).values(title="Dropped"))
+    nested.rollback()
+    test.session.commit()
+    test.assertEqual(titles(test.session), ["Kept"])
+
+
+class ClassData:
+    """Class data of its own (``class_author``), so a class's lost or leaked data shows."""
 
     database = DB
     class_author = None
@@ -34,6 +44,10 @@ class AppBehaviour:
     def assert_pristine(self):
         self.assertEqual(names(self.session), sorted([SEEDED_AUTHOR, self.class_author]))
         self.assertEqual(titles(self.session), [])
+
+
+class AppBehaviour(ClassData):
+    """Tests written as an application would; each asserts it starts pristine."""
 
     def test_app_commit_is_undone(self):
         self.assert_pristine()
@@ -60,12 +74,7 @@ class AppBehaviour:
 
     def test_app_begin_nested_partial_rollback(self):
         self.assert_pristine()
-        self.session.execute(sa.insert(book).values(title="Kept"))
-        nested = self.session.begin_nested()
-        self.session.execute(sa.insert(book).values(title="Dropped"))
-        nested.rollback()
-        self.session.commit()
-        self.assertEqual(titles(self.session), ["Kept"])
+        check_begin_nested_partial_rollback(self)
 
     def test_class_data_change_is_undone(self):
         self.assert_pristine()

@@ -9,8 +9,8 @@ import time
 
 import sqlalchemy as sa
 
-from tests.cases import DB, SEEDED_AUTHOR
-from tests.cases.savepoint_cases import author, book, names, titles
+from tests.cases import DB
+from tests.cases.savepoint_cases import ClassData, book, titles
 
 # backend: (how a connection learns its server-side id, how an administrator ends it, is it gone)
 KILL_SQL = {
@@ -42,21 +42,6 @@ def end_connection(connection):
                 time.sleep(0.02)
     finally:
         admin.dispose()
-
-
-class ClassData:
-    """Class data of its own, so a lost reload shows."""
-
-    database = DB
-    class_author = None
-
-    @classmethod
-    def setUpTestData(cls, connection):
-        connection.execute(sa.insert(author).values(name=cls.class_author))
-
-    def assert_pristine(self):
-        self.assertEqual(names(self.session), sorted([SEEDED_AUTHOR, self.class_author]))
-        self.assertEqual(titles(self.session), [])
 
 
 class LostConnection(ClassData):

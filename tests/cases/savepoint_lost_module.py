@@ -2,7 +2,8 @@
 
 import dbtestkit
 from tests.cases import DB
-from tests.cases.savepoint_lost_cases import ClassData, LostConnection
+from tests.cases.savepoint_cases import ClassData
+from tests.cases.savepoint_lost_cases import LostConnection
 
 setUpModule, tearDownModule = DB.module_fixtures()
 

@@ -10,15 +10,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = REPO / "examples"
 
-# env.py exactly as `alembic init` writes it (engine from sqlalchemy.url).
-STOCK_ENV_PY = '''\
-from logging.config import fileConfig
-
-from sqlalchemy import engine_from_config
-from sqlalchemy import pool
-
-from alembic import context
-
+# What the env.py of `alembic init` and of `alembic init -t async` share, word for word.
+ENV_PY_CONFIG = '''\
 config = context.config
 if config.config_file_name is not None:
     fileConfig(config.config_file_name)
@@ -37,6 +30,25 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+'''
+ENV_PY_MAIN = '''
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
+'''
+
+# env.py exactly as `alembic init` writes it (engine from sqlalchemy.url).
+STOCK_ENV_PY = '''\
+from logging.config import fileConfig
+
+from sqlalchemy import engine_from_config
+from sqlalchemy import pool
+
+from alembic import context
+
+''' + ENV_PY_CONFIG + '''\
 def run_migrations_online() -> None:
     connectable = engine_from_config(
         config.get_section(config.config_ini_section, {}),
@@ -47,13 +59,7 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
             context.run_migrations()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
-'''
+''' + ENV_PY_MAIN
 
 # env.py exactly as `alembic init -t async` writes it (async engine from sqlalchemy.url, asyncio.run).
 ASYNC_ENV_PY = '''\
@@ -66,24 +72,7 @@ from sqlalchemy.ext.asyncio import async_engine_from_config
 
 from alembic import context
 
-config = context.config
-if config.config_file_name is not None:
-    fileConfig(config.config_file_name)
-target_metadata = None
-
-
-def run_migrations_offline() -> None:
-    url = config.get_main_option("sqlalchemy.url")
-    context.configure(
-        url=url,
-        target_metadata=target_metadata,
-        literal_binds=True,
-        dialect_opts={"paramstyle": "named"},
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
+''' + ENV_PY_CONFIG + '''\
 def do_run_migrations(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata)
     with context.begin_transaction():
@@ -103,13 +92,7 @@ async def run_async_migrations() -> None:
 
 def run_migrations_online() -> None:
     asyncio.run(run_async_migrations())
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    run_migrations_online()
-'''
+''' + ENV_PY_MAIN
 
 # env.py that uses the connection handed over in config.attributes.
 CONNECTION_ENV_PY = '''\
