@@ -8,7 +8,9 @@ every backend.
 """
 
 import abc
+import atexit
 import contextlib
+import threading
 
 from sqlalchemy import create_engine, event
 
@@ -32,6 +34,10 @@ class BackendBase(abc.ABC):
     name = None
     # Whether clones are slow enough to be worth creating ahead in the background.
     pooled = False
+    # Whether the first clone leaves reaping to a background thread (see reap_once).
+    reaps_in_background = False
+    # Set at exit: a background reap stops after the leftover it is removing.
+    stop_reaping = False
     # Where the URL was set ("--url", "DBTESTKIT_URL", …), named in advice.
     url_origin = "the URL"
     # The storage (the ``kind`` argument of ``clone()``) serving each need of CLONE_KINDS.
@@ -210,7 +216,7 @@ class BackendBase(abc.ABC):
     def clone(self, fingerprint, storage):
         """Copy the golden of ``fingerprint`` into new ``storage`` (see ``clone_storage``); return its ``Clone``."""
         if self._survives_crash(storage):
-            self.reap_once()
+            self.reap_once(background=True)
         return self._copy_golden(fingerprint, self._clone_name(fingerprint), storage)
 
     def copy_clone(self, source, storage):
@@ -220,16 +226,41 @@ class BackendBase(abc.ABC):
         cleanup), whose source is a clone rather than the golden.
         """
         if self._survives_crash(storage):
-            self.reap_once()
+            self.reap_once(background=True)
         copy = self._copy_clone(source, self._clone_name(source.fingerprint), storage)
         copy.project = source.project
         return copy
 
-    def reap_once(self):
-        """Reap leftovers of crashed runs, once per process (called before the first clone)."""
-        if not self._reaped:
-            self._reaped = True
+    def reap_once(self, background=False):
+        """Reap leftovers of crashed runs, once per process (called before the first clone).
+
+        With ``background``, a backend whose leftovers take long to remove
+        (``reaps_in_background``) reaps them in a thread instead.
+        """
+        if self._reaped:
+            return
+        self._reaped = True
+        if background and self.reaps_in_background:
+            reaper = threading.Thread(target=self._reap_quietly, name="dbtestkit-reaper", daemon=True)
+            reaper.start()
+            atexit.register(self._stop_reaping, reaper)
+        else:
             self.reap()
+
+    def _stop_reaping(self, reaper):
+        # At exit: the reaper stops after the leftover it is removing (a
+        # thread still talking to a server while the interpreter shuts down
+        # can crash it); the next run reaps the rest.
+        self.stop_reaping = True
+        reaper.join(timeout=60)
+
+    def _reap_quietly(self):
+        try:
+            self.reap()
+        except Exception:
+            # The clones this process makes report a server that went away;
+            # what is not reaped now the next run reaps.
+            pass
 
     def prune_kept(self, keep_newest=0, label=None):
         """Delete kept clones except the ``keep_newest`` newest; with ``label``, only that project's.

@@ -69,6 +69,11 @@ class Clone:
             self.backend.drop_clone(self)
         self._keeper = None
 
+    def leave_to_reap(self):
+        """Forget this copy without dropping it: the next run's reap removes it (its maker is gone by then)."""
+        self.dropped = True
+        self._keeper = None
+
     def keep(self, label):
         """Keep this copy for inspection and return where it is."""
         if self._engine is not None:

@@ -115,6 +115,9 @@ class ServerBackend(BackendBase):
     # A clone is a CREATE DATABASE (tens to hundreds of milliseconds): worth
     # preparing ahead in the background.
     pooled = True
+    # Each leftover is a DROP DATABASE (a checkpoint on PostgreSQL): the first
+    # clone does not wait for those a previous run left (see ClonePool).
+    reaps_in_background = True
     # The embedded cluster serving this backend's URL, if it is one (set by backend_for).
     cluster = None
 
@@ -225,6 +228,8 @@ class ServerBackend(BackendBase):
         """Remove leftovers of dead processes and unfinished builds of ours; return their names."""
         reaped = []
         for leftover in self.leftovers():
+            if self.stop_reaping:
+                break
             if self._remove_leftover(leftover):
                 reaped.append(leftover.name)
         return reaped

@@ -8,6 +8,11 @@ Making comes before dropping: on PostgreSQL every DROP DATABASE requests a
 checkpoint, which slows a CREATE DATABASE running beside it several times
 over (benchmarks/servers.py). Used clones are therefore dropped when no
 clone is wanted, or once too many are waiting, and at the latest at close().
+
+At exit only the clone each worker is making or dropping is waited for: the
+clones prepared or waiting for their DROP stay on the server, marked with
+this process's pid, and the next run's reap removes them in the background
+(their maker is gone by then).
 """
 
 import atexit
@@ -33,6 +38,8 @@ class ClonePool:
         self._making = 0
         self._waiting = 0
         self._closed = False
+        # Set at exit: what is left is left to the next run's reap.
+        self._left_to_reap = False
         self._changed = threading.Condition()
         self._workers = [
             threading.Thread(target=self._run, name=f"dbtestkit-clone-pool-{n}", daemon=True)
@@ -40,7 +47,7 @@ class ClonePool:
         ]
         for worker in self._workers:
             worker.start()
-        atexit.register(self.close)
+        atexit.register(self.leave_to_reap)
 
     def take(self):
         """Return a clone nobody else has, waiting for one being prepared if need be."""
@@ -70,7 +77,11 @@ class ClonePool:
                 self._drops.append(clone)
                 self._changed.notify_all()
                 return
-        clone.backend.drop_clone(clone)
+            left_to_reap = self._left_to_reap
+        if left_to_reap:
+            clone.leave_to_reap()
+        else:
+            clone.backend.drop_clone(clone)
 
     def status(self):
         """Return how many clones are ready, being made, and waiting to be dropped."""
@@ -100,6 +111,26 @@ class ClonePool:
                     hand_to(item)
                 else:
                     self._drop(item)
+
+    def leave_to_reap(self):
+        """Stop the workers without waiting for them, leaving the prepared and used clones to reap (at exit)."""
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True
+            self._left_to_reap = True
+            self._changed.notify_all()
+            leftovers = list(self._ready) + list(self._drops)
+            self._ready.clear()
+            self._drops.clear()
+        for item in leftovers:
+            if not isinstance(item, BaseException):
+                item.leave_to_reap()
+        # Each finishes the clone it is making or dropping (at most one: a
+        # thread still talking to a server while the interpreter shuts down
+        # can crash it) and leaves what it made to reap too.
+        for worker in self._workers:
+            worker.join(timeout=60)
 
     def _next_job(self):
         with self._changed:
@@ -131,7 +162,9 @@ class ClonePool:
                 item = error
             with self._changed:
                 self._making -= 1
-                if self._closed and not isinstance(item, BaseException):
+                if self._left_to_reap and not isinstance(item, BaseException):
+                    item.leave_to_reap()
+                elif self._closed and not isinstance(item, BaseException):
                     self._drops.append(item)
                 else:
                     self._ready.append(item)

@@ -195,6 +195,9 @@ def clone(job, recorder):
     database = _database(job)
     golden = database.ensure_golden()
     storages = sorted(set(database.backend.clone_storage_of.values()))
+    # The first clone's reap, in this thread: on the servers it runs in the
+    # background, and the order of the points must not depend on threads.
+    database.backend.reap_once()
     for storage in storages:
         database.backend.clone(golden.fingerprint, storage).drop()
     return {"kinds": storages}

@@ -69,6 +69,24 @@ class Side:
         """Return the clones of ``fingerprint`` that exist (database names, or files of the cache)."""
         return [a for a in self.leftovers(fingerprint, cache_dir) if "clone" in a and not a.startswith("entry ")]
 
+    def not_reaped(self, fingerprint, cache_dir=None):
+        """Return the ``leftovers`` of ``fingerprint`` that the next run's reap would not remove (drops a run left)."""
+        from dbtestkit.backends import backend_for
+        from dbtestkit.backends.processes import creator_is_gone
+
+        backend = backend_for(self.database_url, cache_dir or self.cache_dir)
+        try:
+            reapable = set(backend.leftover_clones())
+            # A CREATE still running when its process exited: reap ends it and sweeps the intent.
+            intents = getattr(backend, "intents", None)
+            if intents is not None:
+                reapable |= {n for n in intents.names() if creator_is_gone(intents.get(n) or {})}
+        finally:
+            backend.dispose()
+        # An artifact names its database: itself, its catalog entry or its intent file.
+        return [a for a in self.leftovers(fingerprint, cache_dir)
+                if not any(name in a for name in reapable)]
+
     def has_golden(self, fingerprint, cache_dir=None):
         """Tell whether the golden of ``fingerprint`` exists."""
         return any(self.is_golden(fingerprint, a) for a in self.artifacts(fingerprint, cache_dir))
@@ -240,7 +258,10 @@ class EmbeddedSide(PostgresSide):
 
 def drop_pg_database(url, name):
     """Drop a database (a template too), disconnecting whoever is on it."""
-    run_sql(url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
+    # Only a template needs it; an ALTER of a database whose DROP is still
+    # running (one a process that exited had asked for) fails.
+    if run_sql(url, "SELECT 1 FROM pg_database WHERE datname = %s AND datistemplate", (name,)):
+        run_sql(url, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
     run_sql(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

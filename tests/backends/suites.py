@@ -25,7 +25,7 @@ def run_case_modules(side, plan, driver=None):
     The outcome has, per pass, ``run``, ``problems`` and ``skipped`` keyed by
     test method name, plus ``backends``, ``live_clones_left`` and
     ``left_behind`` (what of each golden's fingerprint outlived the child's
-    exit, besides the golden). Everything the child made is removed.
+    exit, besides the golden and what the next run's reap removes). Everything the child made is removed.
     """
     url = make_url(side.url)
     if driver:
@@ -46,11 +46,12 @@ def run_case_modules(side, plan, driver=None):
         if process.returncode != 0:
             raise AssertionError(f"the case runner failed:\n{process.stderr[-5000:]}")
         outcome = json.loads(process.stdout.strip().splitlines()[-1])
-        # The child exited normally: its clone pools and live clones are gone with it.
+        # The child exited normally: what its clone pools had not dropped yet is
+        # left to the next run's reap, and nothing else.
         # (On SQLite the cases' cache is a temporary folder the child removes at exit.)
         servers = [] if side.backend == "sqlite" else fingerprints
-        outcome["left_behind"] = {fp: side.leftovers(fp, cache) for fp in servers
-                                  if side.leftovers(fp, cache) or not side.has_golden(fp, cache)}
+        outcome["left_behind"] = {fp: side.not_reaped(fp, cache) for fp in servers
+                                  if side.not_reaped(fp, cache) or not side.has_golden(fp, cache)}
         outcome["stderr"] = process.stderr
     finally:
         for fingerprint in fingerprints:
