@@ -1,6 +1,5 @@
 """PostgreSQL: goldens are template databases; clones are CREATE DATABASE … TEMPLATE."""
 
-import contextlib
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from dbtestkit.backends.server import (
     run_on_dbapi, server_suffix, ServerBackend,
 )
 from dbtestkit.backends.postgresql_clone_cost import CloneCosts
+from dbtestkit.backends.postgresql_locks import AdvisoryLocks
 from dbtestkit.backends.clone import Clone
 from dbtestkit.exceptions import DbtestkitError
 
@@ -28,7 +28,7 @@ TEMPLATE_BUSY_SECONDS = 10
 LOCK_NOT_AVAILABLE = "55P03"
 
 
-class Backend(DumpedGoldens, CloneCosts, ServerBackend):
+class Backend(DumpedGoldens, CloneCosts, AdvisoryLocks, ServerBackend):
     """The PostgreSQL backend."""
 
     name = "postgresql"
@@ -87,19 +87,6 @@ class Backend(DumpedGoldens, CloneCosts, ServerBackend):
         return f"postgresql {self.server_version // 10000}"
 
     # -- golden -------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _hold_build_lock(self, fingerprint, waiting):
-        """Hold the advisory lock of ``fingerprint``, on any machine."""
-        key = lock_key(fingerprint)
-        with self.admin.connect() as connection:
-            if not connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar():
-                waiting()
-                connection.exec_driver_sql(f"SELECT pg_advisory_lock({key})")
-            try:
-                yield
-            finally:
-                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
 
     def read_record(self, fingerprint):
         """Return the golden's record from its marker, None when there is no golden."""
@@ -171,21 +158,11 @@ class Backend(DumpedGoldens, CloneCosts, ServerBackend):
                 if lock_key(ours.fingerprint) == own_key:
                     self._drop(connection, ours.name, ours.template)
                 else:
-                    with self._lock_if_free(connection, ours.fingerprint) as free:
+                    with self._lock_if_free(ours.fingerprint) as free:
                         if not free:
                             continue
                         self._drop(connection, ours.name, ours.template)
                 self.intents.forget(ours.name)
-
-    @contextlib.contextmanager
-    def _lock_if_free(self, connection, fingerprint):
-        key = lock_key(fingerprint)
-        free = connection.exec_driver_sql(f"SELECT pg_try_advisory_lock({key})").scalar()
-        try:
-            yield free
-        finally:
-            if free:
-                connection.exec_driver_sql(f"SELECT pg_advisory_unlock({key})")
 
     def run_sql_script(self, connection, sql):
         """Run a multi-statement SQL script (a seed file)."""
@@ -280,7 +257,7 @@ class Backend(DumpedGoldens, CloneCosts, ServerBackend):
                 if ours.kind == "clone" and ours.creator_gone:
                     found.append(Leftover(ours.name, "clone", ours.fingerprint, "its process is gone"))
                 elif ours.kind == "build" or (ours.kind == "golden" and ours.broken):
-                    with self._lock_if_free(connection, ours.fingerprint) as free:
+                    with self._lock_if_free(ours.fingerprint) as free:
                         if free:
                             found.append(Leftover(ours.name, ours.kind, ours.fingerprint,
                                                   "its build never finished"))
@@ -292,7 +269,7 @@ class Backend(DumpedGoldens, CloneCosts, ServerBackend):
                 self._drop_if_ours(leftover.name, kinds=("clone",))
                 return True
             # Decided again under the fingerprint's lock: a build may have started since.
-            with self._lock_if_free(connection, leftover.fingerprint) as free:
+            with self._lock_if_free(leftover.fingerprint) as free:
                 if free:
                     self._drop_if_ours(leftover.name, kinds=("build", "golden"))
                 return free

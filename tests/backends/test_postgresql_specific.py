@@ -221,3 +221,27 @@ class PostgresqlCases(CaseModulesRun):
         self.assertIn("fk_child_parent", message)
         self.assertIn("SET CONSTRAINTS ALL IMMEDIATE", message)
         self.assertEqual(self.outcome["left_behind"], {})
+
+
+@for_each_backend("postgresql")
+class BuildLocks:
+    """A fingerprint's build lock is one per server, whatever database a run's URL names."""
+
+    def test_runs_whose_urls_name_different_databases_share_the_build_lock(self):
+        other = f"dbtk_test_lockdb_{secrets.token_hex(4)}"
+        run_sql(self.side.url, f'CREATE DATABASE "{other}"')
+        self.addCleanup(drop_pg_database, self.side.url, other)
+        backends = []
+        for url in (self.side.url, make_url(self.side.url).set(database=other).render_as_string(False)):
+            database = self.database(url=url)
+            self.addCleanup(database.close)
+            backends.append(database.golden.backend)
+            self.addCleanup(database.golden.backend.dispose)
+        here, there = backends
+        self.assertNotEqual(make_url(here.url).database, make_url(there.url).database)
+        fingerprint = secrets.token_hex(32)
+        with here.build_lock(fingerprint):
+            with there._lock_if_free(fingerprint) as free:
+                self.assertFalse(free, "a run on another database could build or drop at the same time")
+        with there._lock_if_free(fingerprint) as free:
+            self.assertTrue(free)
