@@ -7,11 +7,6 @@ from sqlalchemy.exc import DBAPIError
 
 from dbtestkit.backends.postgresql_catalog import lock_key
 
-# Advisory locks conflict only within one database: every run takes its locks
-# in this one, whatever database its URL names (that one when this is unreachable).
-LOCK_DATABASE = "postgres"
-
-
 class AdvisoryLocks:
     """The PostgreSQL backend's part that takes the build lock of a fingerprint."""
 
@@ -19,9 +14,11 @@ class AdvisoryLocks:
 
     @contextlib.contextmanager
     def _lock_connection(self):
+        # Advisory locks conflict only within one database: every run takes its locks in
+        # the one every server has, whatever database its URL names (that one if unreachable).
         if self._lock_engine is None:
-            engine = create_engine(self.url.set(database=LOCK_DATABASE), isolation_level="AUTOCOMMIT",
-                                   pool_size=2)
+            engine = create_engine(self.url.set(database=self.admin.usual_database),
+                                   isolation_level="AUTOCOMMIT", pool_size=2)
             try:
                 engine.connect().close()
             except DBAPIError:
